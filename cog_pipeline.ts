@@ -1,0 +1,259 @@
+/**
+ * cog_pipeline.ts: turns buckets of GeoTIFFs into Cloud Optimized GeoTIFFs on an HTCondor pool.
+ *
+ *   npx tsx cog_pipeline.ts -a KEYFILE -s SECRETFILE -e HOST --input-bucket IN --output-bucket OUT -p "*raw.csv"
+ *
+ * A thin command line over lib/: it reads options, builds the S3 store, the schedd client and
+ * the logger, and hands them to launch, the crondor cycle or post.
+ */
+import { createWriteStream } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { z } from 'zod';
+import { runCrondorCycle } from './lib/crondor.ts';
+import { HtcondorApi } from './lib/htcondor_api.ts';
+import { jobEnvironment, selfInvocation } from './lib/invocation.ts';
+import { launch } from './lib/launch.ts';
+import { createLogger, type Logger } from './lib/log.ts';
+import { runPost } from './lib/post.ts';
+import { createS3Client, S3Store } from './lib/s3_store.ts';
+import { ApiSchedd } from './lib/schedd.ts';
+import {
+  loadS3Settings,
+  readSecretFile,
+  resolveApiAccess,
+  resolveS3Access,
+  UsageError,
+  type S3Access,
+} from './lib/settings.ts';
+import type { PipelineSettings } from './lib/submit_rendering.ts';
+
+const DEFAULT_MAX_RUNNING = 10000;
+const DEFAULT_DAGMAN = '/usr/bin/condor_dagman';
+
+const bucketName = z
+  .string()
+  .min(1)
+  .regex(/^[^\s/]+$/, 'a bucket name has no "/" or spaces');
+
+const s3Flags = z.object({
+  accessKey: z.string().optional(),
+  secretKey: z.string().optional(),
+  s3Endpoint: z.string().optional(),
+});
+const apiFlags = z.object({ apiUrl: z.string().optional(), apiTokenFile: z.string().optional() });
+const pipelineFlags = s3Flags.merge(apiFlags).extend({
+  inputBucket: bucketName,
+  outputBucket: bucketName,
+  pattern: z.string().min(1, 'the pattern is empty'),
+  maxRunning: z.coerce.number().int().min(1, 'must be at least 1'),
+  dagman: z.string().refine(path.isAbsolute, 'must be an absolute path'),
+});
+const crondorFlags = pipelineFlags.extend({ launchDir: z.string().optional() });
+const postFlags = s3Flags.extend({ inputBucket: bucketName, outputBucket: bucketName });
+
+function parseFlags<T extends z.ZodType>(schema: T, opts: unknown): z.infer<T> {
+  const result = schema.safeParse(opts);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${flagName(String(i.path[0] ?? ''))}: ${i.message}`);
+    throw new UsageError(problems.join('; '));
+  }
+  return result.data;
+}
+
+function flagName(prop: string): string {
+  return '--' + prop.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+function addS3Options(cmd: Command): Command {
+  return cmd
+    .option('-a, --access-key <file>', 'file holding the S3 access key id')
+    .option('-s, --secret-key <file>', 'file holding the S3 secret key')
+    .option(
+      '-e, --s3-endpoint <host>',
+      `S3 endpoint: a host (HTTPS, e.g. web.s3.wisc.edu) or a full URL (http://127.0.0.1:9000). ` +
+        `Give -a, -s and -e together, or none of them for ~/.chtc_s3/{access,secret}.key and ${'s3dev.chtc.wisc.edu'}`,
+    );
+}
+
+function addBucketOptions(cmd: Command, required: boolean): Command {
+  const input = new Option('--input-bucket <bucket>', 'bucket watched for manifests; holds the input images');
+  const output = new Option('--output-bucket <bucket>', 'bucket the COGs and JPEG previews go to (may equal the input bucket)');
+  return required ? cmd.addOption(input.makeOptionMandatory()).addOption(output.makeOptionMandatory()) : cmd.addOption(input).addOption(output);
+}
+
+function addPipelineOptions(cmd: Command): Command {
+  addBucketOptions(cmd, true);
+  return addS3Options(
+    cmd.requiredOption('-p, --pattern <glob>', 'manifests to pick up, matched against whole object keys as Python fnmatch does (e.g. "*raw.csv"; * crosses /)'),
+  )
+    .option('-m, --max-running <n>', 'most conversion jobs running at once (DAGMan -maxjobs)', String(DEFAULT_MAX_RUNNING))
+    .addOption(new Option('--api-url <url>', 'htcondor-api base URL, e.g. https://ap.example.edu:8080').env('HTCONDOR_API_URL'))
+    .addOption(
+      new Option('--api-token-file <file>', 'file holding the HTCondor token for htcondor-api (default: the first file in ~/.condor/tokens.d/)').env(
+        'HTCONDOR_API_TOKEN_FILE',
+      ),
+    )
+    .option('--dagman <path>', 'condor_dagman on the access point', DEFAULT_DAGMAN);
+}
+
+function pipelineSettings(flags: z.infer<typeof pipelineFlags>, s3: S3Access): PipelineSettings {
+  return {
+    inputBucket: flags.inputBucket,
+    outputBucket: flags.outputBucket,
+    pattern: flags.pattern,
+    maxRunning: flags.maxRunning,
+    s3,
+    api: resolveApiAccess(flags, process.env, os.homedir(), process.cwd()),
+    dagman: flags.dagman,
+  };
+}
+
+function openStore(s3: S3Access): S3Store {
+  return new S3Store(createS3Client(loadS3Settings(s3, process.env)));
+}
+
+function openSchedd(settings: PipelineSettings): ApiSchedd {
+  const token = settings.api.tokenFile === undefined ? undefined : readSecretFile(settings.api.tokenFile, 'htcondor-api token');
+  return new ApiSchedd(new HtcondorApi({ url: settings.api.url, token }));
+}
+
+const consoleLogger = () => createLogger(process.stdout, process.stderr);
+
+async function launchMode(opts: unknown): Promise<void> {
+  const flags = parseFlags(pipelineFlags, opts);
+  const settings = pipelineSettings(flags, resolveS3Access(flags, os.homedir(), process.cwd()));
+  const schedd = openSchedd(settings);
+  try {
+    const cluster = await launch(settings, {
+      schedd,
+      store: openStore(settings.s3),
+      log: createLogger(process.stderr, process.stderr),
+      launchDir: process.cwd(),
+      invocation: selfInvocation(),
+      environment: jobEnvironment(process.env),
+    });
+    console.log(`Crondor job was submitted with JobID ${cluster}.0`);
+  } finally {
+    await schedd.close();
+  }
+}
+
+async function crondorMode(opts: unknown): Promise<void> {
+  const flags = parseFlags(crondorFlags, opts);
+  const launchDir = path.resolve(flags.launchDir ?? process.cwd());
+  const settings = pipelineSettings(flags, resolveS3Access(flags, os.homedir(), launchDir));
+  const schedd = openSchedd(settings);
+  try {
+    await runCrondorCycle(settings, {
+      store: openStore(settings.s3),
+      schedd,
+      log: consoleLogger(),
+      now: () => new Date(),
+      launchDir,
+      invocation: selfInvocation(),
+      environment: jobEnvironment(process.env),
+    });
+  } finally {
+    await schedd.close();
+  }
+}
+
+async function postMode(opts: unknown, log: Logger): Promise<void> {
+  const flags = parseFlags(postFlags, opts);
+  const s3 = resolveS3Access(flags, os.homedir(), process.cwd());
+  await runPost(process.cwd(), openStore(s3), log);
+}
+
+/** DAGMan keeps no output of POST scripts, so post writes post.out/post.err itself. */
+function postLogger(): Logger {
+  const out = createWriteStream(path.resolve('post.out'), { flags: 'a' });
+  const err = createWriteStream(path.resolve('post.err'), { flags: 'a' });
+  return createLogger(out, err);
+}
+
+function buildProgram(): Command {
+  const program = new Command('cog_pipeline.ts')
+    .usage('[crondor|post] [options]')
+    .description('Turns GeoTIFFs in an S3 bucket into Cloud Optimized GeoTIFFs plus JPEG previews on an HTCondor pool.')
+    .addHelpText(
+      'after',
+      `
+Without a mode word it launches: it submits the crondor job (batch "COG-Pipeline-Crondor-<pattern>").
+Every 15 minutes that job looks for new manifests matching the pattern in the input bucket, renames
+each to <name>processing-<ts>.csv and submits one DAG (batch "COG-Pipeline-DAG-<pattern>") that
+converts every image listed. When the DAG ends, its post step writes <name>processed-<ts>.csv and
+<name>failed-<ts>.csv next to the manifest. A manifest is a CSV of "key,bands" rows, one image per
+line, e.g. "Counties/WI/Wood/1band.tif,1"; name it <name>raw.csv and upload it last.
+
+Files in the directory you launch from: crondor_<cluster>.log/.out/.err, and one workflow-run-<ts>/
+per workflow (DAG files, <image>.log/.out/.err per image, post.out, post.err).`,
+    )
+    .enablePositionalOptions()
+    .showHelpAfterError('(run with --help for usage)');
+  addPipelineOptions(program).action(async (opts) => launchMode(opts));
+  program.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  npx tsx cog_pipeline.ts -a ~/keyid -s ~/secret -e web.s3.wisc.edu --input-bucket IN --output-bucket OUT -p "*raw.csv"\n' +
+      '  npx tsx cog_pipeline.ts crondor --help      one monitoring cycle (what the crondor job runs)\n' +
+      '  npx tsx cog_pipeline.ts post --help         the post step (what the DAG\'s FINAL node runs)\n\n' +
+      'Manage it as any HTCondor work: condor_q, condor_watch_q, condor_rm -c \'JobBatchName=="COG-Pipeline-DAG-*raw.csv"\'',
+  );
+
+  addPipelineOptions(
+    program
+      .command('crondor')
+      .description(
+        'Run one monitoring cycle: claim new manifests and submit their DAG. The crondor job runs this every ' +
+          '15 minutes; run it by hand to process new manifests now.',
+      ),
+  )
+    .option('--launch-dir <dir>', 'directory holding workflow-run-<ts>/ (default: the current directory)')
+    .action(async (opts) => crondorMode(opts));
+
+  addS3Options(
+    addBucketOptions(
+      program
+        .command('post')
+        .description(
+          'Record which images of a finished workflow succeeded. Runs in a workflow-run-<ts>/ directory as the ' +
+            "DAG's FINAL node; writes the processed/failed CSVs next to each manifest and post.out/post.err there.",
+        ),
+      true,
+    ),
+  ).action(async (opts) => {
+    const log = postLogger();
+    try {
+      await postMode(opts, log);
+    } catch (err) {
+      log.error((err as Error).message);
+      throw err;
+    }
+  });
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().exitOverride().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has printed its message; help and version are not errors, bad usage is 2.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof UsageError) {
+      process.stderr.write(`cog_pipeline.ts: error: ${message}\n(run with --help for usage)\n`);
+      return 2;
+    }
+    process.stderr.write(`cog_pipeline.ts: error: ${message}\n`);
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+    if (cause) process.stderr.write(`  cause: ${cause}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

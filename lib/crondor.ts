@@ -1,0 +1,195 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { layerName, renderDag } from './dag.ts';
+import { compileGlob } from './glob.ts';
+import type { Logger } from './log.ts';
+import { parseManifest, type ImageRow } from './manifest.ts';
+import {
+  baseName,
+  dagBatchName,
+  isStateFileKey,
+  stateKey,
+  workflowDirName,
+  workflowTimestamp,
+} from './naming.ts';
+import { runPost } from './post.ts';
+import type { S3Store } from './s3_store.ts';
+import type { Schedd } from './schedd.ts';
+import { postArguments, renderNodeSubmit, type Invocation, type PipelineSettings } from './submit_rendering.ts';
+import { writeWorkflowRecord, type WorkflowManifest } from './workflow.ts';
+
+/**
+ * One crondor cycle (SPEC 3.2): find new manifests, claim them, and submit one DAG for all
+ * their images. The order keeps every manifest either untouched, or claimed and submitted, or
+ * put back: a manifest is renamed to its `processing` name before the DAG is submitted (so a
+ * crash afterwards can never submit it twice), and a failed submission renames it back.
+ */
+
+export type CycleDeps = {
+  store: S3Store;
+  schedd: Schedd;
+  log: Logger;
+  now: () => Date;
+  /** Where `workflow-run-<ts>/` is made: the directory the pipeline was launched from. */
+  launchDir: string;
+  /** How DAGMan runs this program for the post step. */
+  invocation: Invocation;
+  /** Environment handed to DAGMan (and so to the post step). */
+  environment: Record<string, string>;
+};
+
+export type CycleResult =
+  | { outcome: 'idle' }
+  | { outcome: 'submitted'; workflowDir: string; dagClusterId: number; images: number; rejected: number }
+  | { outcome: 'nothing-to-run'; workflowDir: string; rejected: number };
+
+export const NODE_SUBMIT_FILE = 'cog_node.sub';
+export const DAG_FILE = 'dagfile.dag';
+
+type ClaimedManifest = WorkflowManifest & { rows: ImageRow[] };
+
+export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDeps): Promise<CycleResult> {
+  const { store, log } = deps;
+  const matches = compileGlob(settings.pattern);
+  const manifests: string[] = [];
+  const inputKeys = new Set<string>();
+  for await (const object of store.listObjects(settings.inputBucket)) {
+    inputKeys.add(object.key);
+    // The pipeline's own processing/processed/failed files never count as new manifests.
+    if (matches(object.key) && !isStateFileKey(object.key)) manifests.push(object.key);
+  }
+  if (manifests.length === 0) {
+    log.info(`no new manifests matching "${settings.pattern}" in s3://${settings.inputBucket} (${inputKeys.size} objects)`);
+    return { outcome: 'idle' };
+  }
+  log.info(`found ${manifests.length} new manifest(s): ${manifests.join(', ')}`);
+
+  const timestamp = workflowTimestamp(deps.now());
+  const workflowDir = path.join(deps.launchDir, workflowDirName(timestamp));
+  await mkdir(workflowDir); // not recursive: two cycles never share a workflow directory
+
+  const claimed: ClaimedManifest[] = [];
+  for (const sourceKey of manifests) {
+    const processingKey = stateKey(sourceKey, 'processing', timestamp);
+    try {
+      await store.rename(settings.inputBucket, sourceKey, processingKey);
+    } catch (err) {
+      log.error(`could not claim ${sourceKey}; it stays for the next cycle: ${(err as Error).message}`);
+      continue;
+    }
+    const localFile = uniqueLocalName(processingKey, claimed);
+    try {
+      const text = await store.getText(settings.inputBucket, processingKey);
+      await writeFile(path.join(workflowDir, localFile), text);
+      const parsed = parseManifest(text);
+      const rejected = parsed.rejected.map(({ line, reason }) => ({ line, reason }));
+      claimed.push({ sourceKey, processingKey, localFile, rows: parsed.rows, rejected });
+      log.info(`claimed ${sourceKey} as ${processingKey}: ${parsed.rows.length} image row(s), ${parsed.rejected.length} bad row(s)`);
+    } catch (err) {
+      log.error(`could not read ${processingKey}: ${(err as Error).message}`);
+      await putBack(store, settings.inputBucket, [{ sourceKey, processingKey }], log);
+    }
+  }
+  if (claimed.length === 0) {
+    await rm(workflowDir, { recursive: true, force: true });
+    throw new Error('no manifest could be claimed this cycle (see the errors above)');
+  }
+
+  const images = selectImages(claimed, inputKeys, settings.inputBucket, log);
+  const record = {
+    timestamp,
+    inputBucket: settings.inputBucket,
+    outputBucket: settings.outputBucket,
+    manifests: claimed.map(({ rows: _rows, ...m }) => m),
+  };
+  await writeWorkflowRecord(workflowDir, record);
+  const rejected = claimed.reduce((n, m) => n + m.rejected.length, 0);
+
+  if (images.length === 0) {
+    // A DAG of no nodes would only run the post step; run it here and now instead.
+    log.warn(`no image in ${claimed.length} manifest(s) can be converted; recording them all as failed`);
+    await runPost(workflowDir, store, log);
+    return { outcome: 'nothing-to-run', workflowDir, rejected };
+  }
+
+  const batchName = dagBatchName(settings.pattern);
+  const dagFile = path.join(workflowDir, DAG_FILE);
+  try {
+    await writeFile(path.join(workflowDir, NODE_SUBMIT_FILE), renderNodeSubmit(settings));
+    await writeFile(
+      dagFile,
+      renderDag({
+        timestamp,
+        layerName: layerName(batchName),
+        images,
+        nodeSubmitFile: NODE_SUBMIT_FILE,
+        postCommand: [deps.invocation.program, ...deps.invocation.args, ...postArguments(settings)],
+      }),
+    );
+    const dagClusterId = await deps.schedd.submitDag({
+      dagFile,
+      batchName,
+      maxJobs: settings.maxRunning,
+      dagman: settings.dagman,
+      environment: deps.environment,
+    });
+    log.info(
+      `submitted ${path.basename(workflowDir)} as DAGMan job ${dagClusterId}.0 (batch "${batchName}"): ` +
+        `${images.length} image(s), ${rejected} row(s) set aside as failed`,
+    );
+    return { outcome: 'submitted', workflowDir, dagClusterId, images: images.length, rejected };
+  } catch (err) {
+    log.error(`submitting the workflow failed: ${(err as Error).message}`);
+    await putBack(store, settings.inputBucket, claimed, log);
+    await rm(workflowDir, { recursive: true, force: true });
+    throw new Error(`workflow not submitted; its manifest(s) were put back for the next cycle`, { cause: err });
+  }
+}
+
+/**
+ * The images to convert, once each. Rows naming an image that is not in the input bucket, or
+ * one already listed, are set aside (recorded as rejected, so they end up in the failed CSV).
+ */
+function selectImages(claimed: ClaimedManifest[], inputKeys: Set<string>, inputBucket: string, log: Logger) {
+  const images: Array<{ key: string; bands: number }> = [];
+  const firstSeen = new Map<string, string>();
+  for (const manifest of claimed) {
+    for (const row of manifest.rows) {
+      let reason: string | undefined;
+      const seen = firstSeen.get(row.key);
+      if (!inputKeys.has(row.key)) reason = `the image s3://${inputBucket}/${row.key} does not exist`;
+      else if (seen !== undefined) reason = `the image is already listed (${seen}); it is converted once`;
+      if (reason !== undefined) {
+        manifest.rejected.push({ line: row.line, reason });
+        continue;
+      }
+      firstSeen.set(row.key, `${manifest.sourceKey} line ${row.line}`);
+      images.push({ key: row.key, bands: row.bands });
+    }
+    manifest.rejected.sort((a, b) => a.line - b.line);
+    for (const r of manifest.rejected) log.warn(`${manifest.sourceKey} line ${r.line} set aside: ${r.reason}`);
+  }
+  return images;
+}
+
+/** The local copy keeps the manifest's base name, unless another claimed one already has it. */
+function uniqueLocalName(processingKey: string, claimed: ClaimedManifest[]): string {
+  const name = baseName(processingKey);
+  return claimed.some((m) => m.localFile === name) ? processingKey.replaceAll('/', '_') : name;
+}
+
+async function putBack(
+  store: S3Store,
+  bucket: string,
+  manifests: Array<{ sourceKey: string; processingKey: string }>,
+  log: Logger,
+): Promise<void> {
+  for (const m of manifests) {
+    try {
+      await store.rename(bucket, m.processingKey, m.sourceKey);
+      log.info(`put back s3://${bucket}/${m.sourceKey}`);
+    } catch (err) {
+      log.error(`could not put back ${m.sourceKey} (it is still s3://${bucket}/${m.processingKey}): ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import { dagVarValue, dagWord } from './condor_syntax.ts';
+import { baseName, previewKey } from './naming.ts';
+import { renderTemplate } from './template.ts';
+
+/**
+ * The workflow's DAG (SPEC 3.3): one layer of conversion nodes named `<layer>_<index>`,
+ * each retried 3 times, and a NOOP FINAL node whose POST script runs `post`.
+ */
+
+export type DagImage = { key: string; bands: number };
+
+export type WorkflowDag = {
+  timestamp: string;
+  /** `COG-Pipeline-DAG-<pattern>`, white space made `_` so node names stay one word. */
+  layerName: string;
+  images: DagImage[];
+  /** The node submit file, relative to the workflow directory. */
+  nodeSubmitFile: string;
+  /** The POST script of the FINAL node: program and arguments. */
+  postCommand: string[];
+};
+
+export function layerName(batchName: string): string {
+  return batchName.replace(/\s/g, '_');
+}
+
+/**
+ * Names for each image's node files (`<name>.log/.out/.err`): the base name, as users know it,
+ * unless two images share a base name, in which case the whole key keeps them apart.
+ */
+export function nodeFileNames(keys: string[]): Map<string, string> {
+  const count = new Map<string, number>();
+  for (const k of keys) count.set(baseName(k), (count.get(baseName(k)) ?? 0) + 1);
+  return new Map(keys.map((k) => [k, count.get(baseName(k))! > 1 ? k.replaceAll('/', '_') : baseName(k)]));
+}
+
+export function renderDag(dag: WorkflowDag): string {
+  const names = nodeFileNames(dag.images.map((i) => i.key));
+  const nodes = dag.images.map((image, index) =>
+    renderTemplate('dag_node.dag', {
+      NODE_NAME: `${dag.layerName}_${index}`,
+      SUBMIT_FILE: dag.nodeSubmitFile,
+      FULL_INFILE: dagVarValue(image.key),
+      INFILE: dagVarValue(baseName(image.key)),
+      FULL_OUTFILE: dagVarValue(previewKey(image.key)),
+      OUTFILE: dagVarValue(baseName(previewKey(image.key))),
+      BANDS: dagVarValue(String(image.bands)),
+      LOGNAME: dagVarValue(names.get(image.key)!),
+    }).trimEnd(),
+  );
+  return renderTemplate(
+    'dagfile.dag',
+    {
+      TIMESTAMP: dag.timestamp,
+      NODE_COUNT: String(dag.images.length),
+      NODES: nodes.join('\n'),
+      POST_COMMAND: dag.postCommand.map((w) => dagWord(w, 'POST script word')).join(' '),
+    },
+    ['NODES'],
+  );
+}

@@ -1,0 +1,60 @@
+import { classAdString, dagWord } from './condor_syntax.ts';
+import type { Logger } from './log.ts';
+import { crondorBatchName } from './naming.ts';
+import type { S3Store } from './s3_store.ts';
+import type { Schedd } from './schedd.ts';
+import {
+  postArguments,
+  renderCrondorSubmit,
+  type Invocation,
+  type PipelineSettings,
+} from './submit_rendering.ts';
+import { UsageError } from './settings.ts';
+
+/**
+ * Launch (SPEC 3.1): checks what can be checked now, while a person is watching, then submits
+ * the crondor job. Returns its cluster id.
+ */
+export async function launch(
+  settings: PipelineSettings,
+  deps: {
+    schedd: Schedd;
+    store: S3Store;
+    log: Logger;
+    launchDir: string;
+    invocation: Invocation;
+    environment: Record<string, string>;
+  },
+): Promise<number> {
+  // The FINAL node's POST script line is split on white space by DAGMan.
+  for (const word of [deps.invocation.program, ...deps.invocation.args, ...postArguments(settings)]) {
+    try {
+      dagWord(word, 'path');
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message}; move it to a path without spaces`);
+    }
+  }
+  for (const bucket of new Set([settings.inputBucket, settings.outputBucket])) {
+    await assertBucketReadable(deps.store, bucket);
+  }
+  const batchName = crondorBatchName(settings.pattern);
+  const running = await deps.schedd.query(`JobBatchName =?= ${classAdString(batchName)}`, ['ClusterId', 'ProcId', 'JobStatus']);
+  if (running.length > 0) {
+    const ids = running.map((ad) => `${ad.ClusterId}.${ad.ProcId}`).join(', ');
+    throw new UsageError(
+      `a crondor job for pattern "${settings.pattern}" is already in the queue (${ids}); ` +
+        `remove it first with condor_rm ${running[0]!.ClusterId} if you mean to replace it`,
+    );
+  }
+  const cluster = await deps.schedd.submit(renderCrondorSubmit(settings, deps.invocation, deps.launchDir, deps.environment));
+  deps.log.info(`submitted crondor job ${cluster}.0 (batch "${batchName}"), first cycle at the next quarter hour`);
+  return cluster;
+}
+
+async function assertBucketReadable(store: S3Store, bucket: string): Promise<void> {
+  try {
+    for await (const _ of store.listObjects(bucket)) break;
+  } catch (err) {
+    throw new UsageError(`cannot list bucket "${bucket}": ${(err as Error).message}`);
+  }
+}
