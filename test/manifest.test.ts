@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { manifestCsv, parseManifest } from '../lib/manifest.ts';
+
+test("the Python project's sample manifest parses into four image rows", () => {
+  const text = readFileSync(new URL('../../shared/fixtures/manifests/test_raw.csv', import.meta.url), 'utf8');
+  const { rows, rejected } = parseManifest(text);
+  assert.deepEqual(rejected, []);
+  assert.deepEqual(
+    rows.map((r) => [r.key, r.bands]),
+    [
+      ['Counties/WI/Wood/1band.tif', 1],
+      ['Counties/WI/Wood/4band.tif', 4],
+      ['Counties/WI/Dane/1band.tif', 1],
+      ['Counties/WI/Dane/4band.tif', 4],
+    ],
+  );
+});
+
+test('BOM, CRLF, blank lines, quoting and a missing final newline are all fine', () => {
+  const { rows, rejected } = parseManifest('\uFEFFa/one.tif,1\r\n\r\n"a/two words.tif",3\r\n   \r\nb/three.TIF, 4 ');
+  assert.deepEqual(rejected, []);
+  assert.deepEqual(
+    rows.map((r) => [r.line, r.key, r.bands]),
+    [
+      [1, 'a/one.tif', 1],
+      [3, 'a/two words.tif', 3],
+      [5, 'b/three.TIF', 4],
+    ],
+  );
+});
+
+test('bad rows are kept as written, with a reason, and do not stop the good rows', () => {
+  const text = [
+    'ok/a.tif,1',
+    'ok/b.tif,1,extra',
+    'bad"quote.tif,1',
+    '"unclosed.tif,1',
+    '/rooted.tif,1',
+    'ok/c.png,1',
+    'ok/d.tif,three',
+    'ok/e.tif,0',
+    'ok/$(Cluster).tif,1',
+    "ok/it's.tif,1",
+    'ok/f.tif',
+    'ok/g.tif,3',
+  ].join('\n');
+  const { rows, rejected } = parseManifest(text);
+  assert.deepEqual(rows.map((r) => r.key), ['ok/a.tif', 'ok/g.tif']);
+  const reasons = Object.fromEntries(rejected.map((r) => [r.raw, r.reason]));
+  assert.match(reasons['ok/b.tif,1,extra']!, /expected 2 columns/);
+  assert.match(reasons['bad"quote.tif,1']!, /not valid CSV/);
+  assert.match(reasons['"unclosed.tif,1']!, /not valid CSV/);
+  assert.match(reasons['/rooted.tif,1']!, /starts with "\/"/);
+  assert.match(reasons['ok/c.png,1']!, /does not end in \.tif/);
+  assert.match(reasons['ok/d.tif,three']!, /not a whole number/);
+  assert.match(reasons['ok/e.tif,0']!, /between 1 and 255/);
+  assert.match(reasons['ok/$(Cluster).tif,1']!, /macro/);
+  assert.match(reasons["ok/it's.tif,1"]!, /single quote/);
+  assert.match(reasons['ok/f.tif']!, /expected 2 columns/);
+  assert.deepEqual(rejected.map((r) => r.line), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+});
+
+test('state CSVs hold the rows exactly as the user wrote them', () => {
+  const lines = [
+    { line: 1, raw: '"a/two words.tif", 3' },
+    { line: 4, raw: 'x.tif,1,extra' },
+  ];
+  assert.equal(manifestCsv(lines), '"a/two words.tif", 3\nx.tif,1,extra\n');
+});

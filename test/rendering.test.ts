@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { condorArguments, dagVarValue } from '../lib/condor_syntax.ts';
+import { layerName, renderDag } from '../lib/dag.ts';
+import { dagBatchName } from '../lib/naming.ts';
+import {
+  releaseSpread,
+  renderCrondorSubmit,
+  renderDagmanSubmit,
+  renderNodeSubmit,
+  type PipelineSettings,
+} from '../lib/submit_rendering.ts';
+
+const settings: PipelineSettings = {
+  inputBucket: 'sco-in',
+  outputBucket: 'sco-out',
+  pattern: '*raw.csv',
+  maxRunning: 250,
+  s3: { accessKeyFile: '/home/sco/keyid', secretKeyFile: '/home/sco/secret', endpoint: 'web.s3.wisc.edu' },
+  api: { url: 'https://ap.example.edu:8080', tokenFile: '/home/sco/.condor/tokens.d/ap' },
+  dagman: '/usr/bin/condor_dagman',
+};
+const invocation = { program: '/opt/node/bin/node', args: ['--import', 'file:///opt/cog/node_modules/tsx/dist/loader.mjs', '/opt/cog/cog_pipeline.ts'] };
+
+/** `key = value` commands of a submit description, keys lower-cased. */
+function commands(description: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of description.split('\n')) {
+    const m = /^\s*([+A-Za-z_.]+)\s*=\s*(.*)$/.exec(line);
+    if (m) out.set(m[1]!.toLowerCase(), m[2]!);
+  }
+  return out;
+}
+
+test('the crondor job carries every setting of SPEC 3.1, with absolute paths', () => {
+  const text = renderCrondorSubmit(settings, invocation, '/home/sco/launch dir', { AWS_REGION: 'us-east-2' });
+  const c = commands(text);
+  assert.equal(c.get('universe'), 'local');
+  assert.equal(c.get('executable'), '/opt/node/bin/node');
+  assert.equal(c.get('transfer_executable'), 'false');
+  assert.equal(c.get('log'), '/home/sco/launch dir/crondor_$(CLUSTER).log');
+  assert.equal(c.get('output'), '/home/sco/launch dir/crondor_$(CLUSTER).out');
+  assert.equal(c.get('error'), '/home/sco/launch dir/crondor_$(CLUSTER).err');
+  assert.equal(c.get('cron_minute'), '*/15');
+  for (const k of ['cron_hour', 'cron_day_of_month', 'cron_month', 'cron_day_of_week']) assert.equal(c.get(k), '*');
+  assert.equal(c.get('on_exit_remove'), 'false');
+  assert.equal(c.get('getenv'), 'true');
+  assert.equal(c.get('request_cpus'), '1');
+  assert.equal(c.get('request_memory'), '512');
+  assert.equal(c.get('request_disk'), '512MB');
+  assert.equal(c.get('should_transfer_files'), 'YES');
+  assert.equal(c.get('when_to_transfer_output'), 'ON_EXIT');
+  assert.equal(c.get('batch_name'), 'COG-Pipeline-Crondor-*raw.csv');
+  assert.equal(c.get('environment'), '"AWS_REGION=us-east-2"');
+  assert.equal(
+    c.get('arguments'),
+    '"--import file:///opt/cog/node_modules/tsx/dist/loader.mjs /opt/cog/cog_pipeline.ts crondor ' +
+      '--input-bucket sco-in --output-bucket sco-out -p *raw.csv -s /home/sco/secret -a /home/sco/keyid ' +
+      '-e web.s3.wisc.edu -m 250 --api-url https://ap.example.edu:8080 --api-token-file /home/sco/.condor/tokens.d/ap ' +
+      "--dagman /usr/bin/condor_dagman --launch-dir '/home/sco/launch dir'\"",
+  );
+  assert.match(text, /^queue$/m);
+});
+
+test('the node submit file carries SPEC 3.3, the later hold back-off and no secrets', () => {
+  const c = commands(renderNodeSubmit(settings));
+  assert.equal(c.get('universe'), 'container');
+  assert.equal(c.get('container_image'), 'docker://osgeo/gdal:ubuntu-small-3.6.3');
+  assert.match(c.get('executable')!, /^\/.*\/submit\/generate_cogs\.sh$/);
+  assert.equal(c.get('arguments'), `"'$(INFILE)' $(BANDS)"`);
+  assert.equal(c.get('log'), '$(LOGNAME).log');
+  assert.equal(c.get('request_memory'), '1GB');
+  assert.equal(c.get('request_disk'), '2GB');
+  assert.equal(c.get('aws_access_key_id_file'), '/home/sco/keyid');
+  assert.equal(c.get('aws_secret_access_key_file'), '/home/sco/secret');
+  assert.equal(c.get('transfer_input_files'), 's3://web.s3.wisc.edu/sco-in/$(FULL_INFILE)');
+  assert.equal(
+    c.get('transfer_output_remaps'),
+    '"$(INFILE) = s3://web.s3.wisc.edu/sco-out/$(FULL_INFILE); $(OUTFILE) = s3://web.s3.wisc.edu/sco-out/$(FULL_OUTFILE)"',
+  );
+  assert.equal(
+    c.get('periodic_release'),
+    '((time() - EnteredCurrentStatus) >= ((((ClusterId % 25) * 60) + 60) * pow(2, NumHolds)))',
+  );
+  assert.equal(c.get('periodic_remove'), 'NumHolds > 5');
+});
+
+test('a full-URL endpoint becomes host:port in s3:// URLs', () => {
+  const c = commands(renderNodeSubmit({ ...settings, s3: { ...settings.s3, endpoint: 'http://127.0.0.1:9000' } }));
+  assert.equal(c.get('transfer_input_files'), 's3://127.0.0.1:9000/sco-in/$(FULL_INFILE)');
+});
+
+test('the hold back-off never takes a modulo by zero', () => {
+  assert.equal(releaseSpread(10000), 1000);
+  assert.equal(releaseSpread(25), 2);
+  assert.equal(releaseSpread(9), 1);
+  assert.equal(releaseSpread(1), 1);
+});
+
+test('the DAGMan job is what condor_submit_dag would submit, with the batch name and -MaxJobs', () => {
+  const text = renderDagmanSubmit({
+    dagman: '/usr/bin/condor_dagman',
+    dagFile: '/home/sco/workflow-run-20261125-101500/dagfile.dag',
+    batchName: 'COG-Pipeline-DAG-*raw.csv',
+    maxJobs: 250,
+    environment: {},
+  });
+  const c = commands(text);
+  assert.equal(c.get('universe'), 'scheduler');
+  assert.equal(c.get('executable'), '/usr/bin/condor_dagman');
+  assert.equal(c.get('batch_name'), 'COG-Pipeline-DAG-*raw.csv');
+  assert.equal(c.get('log'), '/home/sco/workflow-run-20261125-101500/dagfile.dag.dagman.log');
+  assert.equal(c.get('output'), '/home/sco/workflow-run-20261125-101500/dagfile.dag.lib.out');
+  assert.equal(c.get('+otherjobremoverequirements'), '"DAGManJobId =?= $(cluster)"');
+  const args = c.get('arguments')!;
+  assert.match(args, /-Dag \/home\/sco\/workflow-run-20261125-101500\/dagfile\.dag /);
+  assert.match(args, /-MaxJobs 250 /);
+  assert.match(args, /-UseDagDir"$/);
+  assert.match(c.get('environment')!, /_CONDOR_DAGMAN_LOG=\/home\/sco\/workflow-run-20261125-101500\/dagfile\.dag\.dagman\.out/);
+});
+
+test('the DAG has one retried node per image, per-node VARS and a NOOP FINAL node with the post script', () => {
+  const dag = renderDag({
+    timestamp: '20261125-101500',
+    layerName: layerName(dagBatchName('*raw.csv')),
+    images: [
+      { key: 'Counties/WI/Wood/1band.tif', bands: 1 },
+      { key: 'Counties/WI/Dane/1band.tif', bands: 1 },
+      { key: 'Counties/Eau Claire/4band.tif', bands: 4 },
+    ],
+    nodeSubmitFile: 'cog_node.sub',
+    postCommand: ['/opt/node/bin/node', '/opt/cog/cog_pipeline.ts', 'post', '--input-bucket', 'sco-in'],
+  });
+  const lines = dag.split('\n').filter((l) => l && !l.startsWith('#'));
+  assert.deepEqual(lines.slice(0, 3), [
+    'JOB COG-Pipeline-DAG-*raw.csv_0 cog_node.sub',
+    'VARS COG-Pipeline-DAG-*raw.csv_0 FULL_INFILE="Counties/WI/Wood/1band.tif" INFILE="1band.tif" ' +
+      'FULL_OUTFILE="Counties/WI/Wood/1band.jpg" OUTFILE="1band.jpg" BANDS="1" LOGNAME="Counties_WI_Wood_1band.tif"',
+    'RETRY COG-Pipeline-DAG-*raw.csv_0 3',
+  ]);
+  // Two images share a base name: their node files are kept apart; a unique one keeps its name.
+  assert.match(dag, /LOGNAME="Counties_WI_Dane_1band\.tif"/);
+  assert.match(dag, /VARS COG-Pipeline-DAG-\*raw\.csv_2 FULL_INFILE="Counties\/Eau Claire\/4band\.tif" INFILE="4band\.tif" .* LOGNAME="4band\.tif"/);
+  assert.deepEqual(lines.slice(-2), [
+    'FINAL final final.sub NOOP',
+    'SCRIPT POST final /opt/node/bin/node /opt/cog/cog_pipeline.ts post --input-bucket sco-in',
+  ]);
+});
+
+test('white space in a pattern cannot split DAG node names', () => {
+  assert.equal(layerName('COG-Pipeline-DAG-*raw 2.csv'), 'COG-Pipeline-DAG-*raw_2.csv');
+});
+
+test('HTCondor argument and DAG value quoting', () => {
+  assert.equal(condorArguments(['a', 'b c', "it's", 'x"y', 'say "hi"', '']), `"a 'b c' 'it''s' x""y 'say ""hi""' ''"`);
+  assert.equal(dagVarValue('a "b" \\c'), '"a \\"b\\" \\\\c"');
+});
