@@ -1,0 +1,287 @@
+// The project's one S3 module: client construction and the object operations the pipeline needs.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type ListObjectsV2CommandOutput,
+} from '@aws-sdk/client-s3';
+
+export type S3Settings = {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+};
+
+export type S3ObjectInfo = { key: string; size: number; lastModified: Date };
+
+const URL_WITH_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const BARE_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?$/;
+
+/**
+ * Endpoint as configured -> URL for the SDK. A bare host ("web.s3.wisc.edu",
+ * "host:port") means HTTPS; an http(s) URL is kept as given minus trailing slashes.
+ */
+export function endpointUrl(endpoint: string): string {
+  const invalid = (why: string) =>
+    new Error(`Invalid S3 endpoint ${JSON.stringify(endpoint)}: ${why}`);
+  if (endpoint === '') throw invalid('it is empty');
+  if (/\s/.test(endpoint)) throw invalid('it contains whitespace');
+
+  if (URL_WITH_SCHEME.test(endpoint)) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      throw invalid('not a valid URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw invalid(`scheme must be http or https, not ${url.protocol.slice(0, -1)}`);
+    }
+    // Credentials belong in S3Settings; in the URL they would end up in logs.
+    if (url.username !== '' || url.password !== '') throw invalid('it must not contain credentials');
+    if (url.search !== '' || url.hash !== '') throw invalid('it must not have a query or fragment');
+    return endpoint.replace(/\/+$/, '');
+  }
+
+  const bare = BARE_HOST.exec(endpoint);
+  if (bare === null) {
+    throw invalid('expected a host name (web.s3.wisc.edu), host:port, or an http(s):// URL');
+  }
+  const port = bare[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+    throw invalid(`port ${port} is out of range`);
+  }
+  return `https://${endpoint.replace(/\/$/, '')}`;
+}
+
+export function createS3Client(settings: S3Settings): S3Client {
+  for (const field of ['accessKeyId', 'secretAccessKey', 'region'] as const) {
+    // Names the empty field only; the values are secrets.
+    if (settings[field] === '') throw new Error(`S3 settings: ${field} is empty`);
+  }
+  return new S3Client({
+    endpoint: endpointUrl(settings.endpoint),
+    region: settings.region,
+    credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
+    // Non-AWS servers (campus S3, s3rver) serve buckets as paths, not subdomains.
+    forcePathStyle: true,
+    // Standard retry mode: exponential backoff with jitter, 3 attempts in total.
+    maxAttempts: 3,
+    // Send/validate checksums only where the API requires them: the SDK's default
+    // (aws-chunked uploads with trailing CRC checksums) is not supported by many
+    // S3-compatible servers.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // A dead server or stalled transfer fails (and is retried) instead of hanging
+    // forever; socketTimeout is idle time, so long GeoTIFF transfers are fine.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
+  });
+}
+
+/**
+ * CopySource as S3 expects it: "bucket/key", URL-encoded (CopyObject API). The
+ * SDK sends it verbatim and S3 URL-decodes it, so everything but unreserved
+ * characters is percent-encoded, as botocore and the AWS CLI do: a raw "?" would
+ * start a versionId query, a raw "%41" would decode to "A", non-ASCII is not
+ * valid in a header. Slashes stay literal, which S3 accepts.
+ */
+function copySource(bucket: string, key: string): string {
+  return `${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** HTTP status of an SDK error; undefined when no response arrived (network failure, timeout). */
+function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | null | undefined)?.$metadata?.httpStatusCode;
+}
+
+function errorSummary(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const status = httpStatus(err);
+  // SDK errors carry the S3 error code as name ("NoSuchKey"); bodiless responses
+  // (HEAD) have only a name or the placeholder message "UnknownError".
+  const text =
+    err.message === '' || err.message === err.name || err.message === 'UnknownError'
+      ? err.name
+      : err.name === 'Error'
+        ? err.message
+        : `${err.name}: ${err.message}`;
+  return status === undefined ? text : `${text} (HTTP ${status})`;
+}
+
+const UPLOAD_ATTEMPTS = 3;
+
+/** Worth retrying: throttling, server errors, and failures with no HTTP response (network, timeouts). */
+function isTransient(err: unknown): boolean {
+  const status = httpStatus(err);
+  return status === undefined || status === 429 || status >= 500;
+}
+
+function isNotFound(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const status = httpStatus(err);
+  return err.name === 'NotFound' || err.name === 'NoSuchKey' || status === 404;
+}
+
+export class S3Store {
+  constructor(private readonly client: S3Client) {}
+
+  /** Runs one S3 operation; failures say which operation on which object failed. */
+  private async attempt<T>(what: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw new Error(`S3 ${what} failed: ${errorSummary(err)}`, { cause: err });
+    }
+  }
+
+  /** Every object under prefix, in key order, across as many pages as it takes. */
+  async *listObjects(bucket: string, prefix = ''): AsyncGenerator<S3ObjectInfo> {
+    for await (const page of this.pages(bucket, prefix)) {
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+      }
+    }
+  }
+
+  /**
+   * Keys directly inside one "folder" (not in its subfolders). A folderPrefix
+   * without a trailing slash is taken as that folder; '' is the bucket root.
+   */
+  async listFolder(bucket: string, folderPrefix: string): Promise<Set<string>> {
+    const prefix = folderPrefix === '' || folderPrefix.endsWith('/') ? folderPrefix : `${folderPrefix}/`;
+    const keys = new Set<string>();
+    for await (const page of this.pages(bucket, prefix, '/')) {
+      for (const object of page.Contents ?? []) {
+        // The zero-byte "folder/" marker some tools create is the folder itself, not a file in it.
+        if (object.Key !== undefined && object.Key !== prefix) keys.add(object.Key);
+      }
+    }
+    return keys;
+  }
+
+  private async *pages(
+    bucket: string,
+    prefix: string,
+    delimiter?: string,
+  ): AsyncGenerator<ListObjectsV2CommandOutput> {
+    const where = `list s3://${bucket}/${prefix}`;
+    let token: string | undefined;
+    do {
+      const page = await this.attempt(where, () =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }),
+        ),
+      );
+      yield page;
+      token = page.NextContinuationToken;
+      // A truncated page without a token would otherwise end the listing silently short.
+      if (page.IsTruncated === true && token === undefined) {
+        throw new Error(`S3 ${where} failed: page is truncated but has no continuation token`);
+      }
+    } while (token !== undefined);
+  }
+
+  async getText(bucket: string, key: string): Promise<string> {
+    return this.attempt(`get s3://${bucket}/${key}`, async () => {
+      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      if (Body === undefined) throw new Error('response has no body');
+      return Body.transformToString('utf-8');
+    });
+  }
+
+  /** Streams the object to filePath; on failure filePath is left untouched (no partial file). */
+  async download(bucket: string, key: string, filePath: string): Promise<void> {
+    const partial = `${filePath}.partial`;
+    await this.attempt(`download s3://${bucket}/${key} -> ${filePath}`, async () => {
+      try {
+        const { Body } = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        if (!(Body instanceof Readable)) throw new Error('response body is not a stream');
+        await pipeline(Body, createWriteStream(partial));
+        await rename(partial, filePath);
+      } catch (err) {
+        await rm(partial, { force: true });
+        throw err;
+      }
+    });
+  }
+
+  async putText(bucket: string, key: string, text: string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
+    await this.attempt(`put s3://${bucket}/${key}`, () =>
+      this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: contentType })),
+    );
+  }
+
+  /**
+   * Single PUT streamed from the file; S3 caps a single PUT at 5 GiB. The SDK
+   * never retries a request with a stream body (it cannot rewind it), so
+   * transient failures are retried here, each time with a fresh stream.
+   */
+  async upload(bucket: string, key: string, filePath: string): Promise<void> {
+    await this.attempt(`upload ${filePath} -> s3://${bucket}/${key}`, async () => {
+      // The length must be known up front: a stream body cannot be measured by the SDK.
+      const { size } = await stat(filePath);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.client.send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(filePath), ContentLength: size }),
+          );
+          return;
+        } catch (err) {
+          if (attempt >= UPLOAD_ATTEMPTS || !isTransient(err)) throw err;
+          await sleep(200 * 2 ** attempt);
+        }
+      }
+    });
+  }
+
+  /**
+   * HEAD the object: false when it does not exist, an error for anything else
+   * (e.g. access denied). A HEAD 404 has no body, so a missing bucket also reads as false.
+   */
+  async exists(bucket: string, key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw new Error(`S3 exists s3://${bucket}/${key} failed: ${errorSummary(err)}`, { cause: err });
+    }
+  }
+
+  /** Server-side copy within the bucket; S3 caps a single CopyObject at 5 GiB. */
+  async copy(bucket: string, fromKey: string, toKey: string): Promise<void> {
+    await this.attempt(`copy s3://${bucket}/${fromKey} -> s3://${bucket}/${toKey}`, () =>
+      this.client.send(new CopyObjectCommand({ Bucket: bucket, Key: toKey, CopySource: copySource(bucket, fromKey) })),
+    );
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    await this.attempt(`delete s3://${bucket}/${key}`, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })),
+    );
+  }
+
+  /**
+   * S3 has no rename: copy, then delete the original. A failed copy throws before
+   * anything is deleted; a failed delete leaves both keys in place (and throws).
+   */
+  async rename(bucket: string, fromKey: string, toKey: string): Promise<void> {
+    // Copy-to-self then delete would destroy the only copy.
+    if (fromKey === toKey) {
+      throw new Error(`S3 rename s3://${bucket}/${fromKey} failed: source and destination are the same key`);
+    }
+    await this.copy(bucket, fromKey, toKey);
+    await this.delete(bucket, fromKey);
+  }
+}
