@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
+import { runCrondorCycle, type CycleDeps } from '../lib/crondor.ts';
+import { HtcondorApi } from '../lib/htcondor_api.ts';
+import { ApiSchedd } from '../lib/schedd.ts';
+import { readWorkflowRecord } from '../lib/workflow.ts';
+import { fixtureImage, keysOf, memoryLogger, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
+
+let fx: PipelineFixture;
+let clock: Date;
+const invocation = { program: '/usr/bin/node', args: ['/opt/cog/cog_pipeline.ts'] };
+
+before(async () => {
+  fx = await startPipelineFixture();
+});
+after(async () => {
+  await fx.stop();
+});
+beforeEach(async () => {
+  for (const bucket of [fx.settings.inputBucket, fx.settings.outputBucket]) {
+    for (const key of await keysOf(fx.store, bucket)) await fx.store.delete(bucket, key);
+  }
+  rmSync(fx.launchDir, { recursive: true, force: true });
+  mkdirSync(fx.launchDir, { recursive: true });
+  clock = new Date(2026, 10, 25, 10, 15, 0);
+});
+
+function deps(overrides: Partial<CycleDeps> = {}): CycleDeps & { log: ReturnType<typeof memoryLogger> } {
+  return { store: fx.store, schedd: fx.schedd, log: memoryLogger(), now: () => clock, launchDir: fx.launchDir, invocation, environment: {}, ...overrides } as CycleDeps & {
+    log: ReturnType<typeof memoryLogger>;
+  };
+}
+
+async function putImages(keys: string[]) {
+  for (const key of keys) await fx.store.putText(fx.settings.inputBucket, key, fixtureImage('1band-small.tif').toString('latin1'));
+}
+
+test('a cycle with no new manifest does nothing', async () => {
+  await putImages(['Counties/WI/Wood/1band.tif']);
+  const d = deps();
+  assert.deepEqual(await runCrondorCycle(fx.settings, d), { outcome: 'idle' });
+  assert.deepEqual(readdirSync(fx.launchDir), []);
+  assert.match(d.log.text(), /no new manifests matching "\*raw\.csv"/);
+});
+
+test('a manifest is claimed, copied into the workflow directory and submitted as one DAGMan job', async () => {
+  await putImages(['Counties/WI/Wood/1band.tif', 'Counties/WI/Dane/1band.tif', 'Counties/Eau Claire/3band.tif']);
+  const manifest = [
+    'Counties/WI/Wood/1band.tif,1',
+    'Counties/WI/Dane/1band.tif,1',
+    '"Counties/Eau Claire/3band.tif",3',
+    'Counties/WI/Wood/missing.tif,1',
+    'Counties/WI/Wood/1band.tif,1',
+    'not,a,row',
+  ].join('\r\n');
+  await fx.store.putText(fx.settings.inputBucket, 'Counties/WI/batch1_raw.csv', manifest);
+
+  const d = deps();
+  const result = await runCrondorCycle(fx.settings, d);
+  assert.equal(result.outcome, 'submitted');
+  if (result.outcome !== 'submitted') return;
+  assert.equal(result.images, 3);
+  assert.equal(result.rejected, 3);
+
+  // The bucket: the manifest now has its processing name, in the same folder.
+  const inKeys = await keysOf(fx.store, fx.settings.inputBucket);
+  assert.ok(inKeys.includes('Counties/WI/batch1_processing-20261125-101500.csv'), inKeys.join());
+  assert.ok(!inKeys.includes('Counties/WI/batch1_raw.csv'));
+
+  // The workflow directory: the manifest copy, the DAG, the node submit file, the DAGMan description.
+  const wf = path.join(fx.launchDir, 'workflow-run-20261125-101500');
+  assert.equal(result.workflowDir, wf);
+  assert.equal(readFileSync(path.join(wf, 'batch1_processing-20261125-101500.csv'), 'utf8'), manifest);
+  for (const f of ['dagfile.dag', 'cog_node.sub', 'dagfile.dag.condor.sub', 'workflow.json']) assert.ok(existsSync(path.join(wf, f)), f);
+  const dag = readFileSync(path.join(wf, 'dagfile.dag'), 'utf8');
+  assert.equal(dag.match(/^JOB /gm)?.length, 3);
+  assert.match(dag, /FULL_INFILE="Counties\/Eau Claire\/3band\.tif"/);
+  assert.match(dag, /^SCRIPT POST final \/usr\/bin\/node \/opt\/cog\/cog_pipeline\.ts post --input-bucket sco-in --output-bucket sco-out /m);
+
+  // Rows that cannot run are recorded with their reasons for the post step.
+  const record = await readWorkflowRecord(wf);
+  const rejected = record.manifests[0]!.rejected;
+  assert.deepEqual(rejected.map((r) => r.line), [4, 5, 6]);
+  assert.equal(rejected[0]!.reason, 'the image s3://sco-in/Counties/WI/Wood/missing.tif does not exist');
+  assert.match(rejected[1]!.reason, /already listed \(Counties\/WI\/batch1_raw\.csv line 1\)/);
+  assert.match(rejected[2]!.reason, /^expected 2 columns/);
+
+  // The schedd: one DAGMan job in the DAG's batch, as condor_submit_dag would make it.
+  const [dagman, ...others] = await fx.schedd.query(`ClusterId == ${result.dagClusterId}`, ['JobUniverse', 'Cmd', 'JobBatchName', 'Arguments', 'UserLog']);
+  assert.equal(others.length, 0);
+  assert.equal(dagman!.JobUniverse, 7);
+  assert.equal(dagman!.Cmd, '/usr/bin/condor_dagman');
+  assert.equal(dagman!.JobBatchName, 'COG-Pipeline-DAG-*raw.csv');
+  assert.match(String(dagman!.Arguments), new RegExp(`-Dag ${path.join(wf, 'dagfile.dag')}`));
+  assert.equal(dagman!.UserLog, path.join(wf, 'dagfile.dag.dagman.log'));
+  assert.match(d.log.text(), /submitted workflow-run-20261125-101500 as DAGMan job \d+\.0/);
+});
+
+test('a failed submission puts every manifest back as it was and leaves no workflow directory', async () => {
+  await putImages(['a/x.tif']);
+  await fx.store.putText(fx.settings.inputBucket, 'a/one_raw.csv', 'a/x.tif,1\n');
+  await fx.store.putText(fx.settings.inputBucket, 'b/two_raw.csv', 'a/x.tif,1\n');
+  const refusing = new ApiSchedd(new HtcondorApi({ url: fx.standin.url, token: 'wrong-token' }));
+  const d = deps({ schedd: refusing });
+  try {
+    await assert.rejects(runCrondorCycle(fx.settings, d), /put back/);
+  } finally {
+    await refusing.close();
+  }
+  assert.deepEqual(await keysOf(fx.store, fx.settings.inputBucket), ['a/one_raw.csv', 'a/x.tif', 'b/two_raw.csv']);
+  assert.equal(await fx.store.getText(fx.settings.inputBucket, 'a/one_raw.csv'), 'a/x.tif,1\n');
+  assert.deepEqual(readdirSync(fx.launchDir), []);
+  assert.match(d.log.text(), /answered 401/);
+});
+
+test("the pipeline's own state files never match the pattern again, even with *.csv", async () => {
+  await putImages(['a/x.tif']);
+  for (const key of ['a/b_processing-20261101-000000.csv', 'a/b_processed-20261101-000000.csv', 'a/b_failed-20261101-000000.csv']) {
+    await fx.store.putText(fx.settings.inputBucket, key, 'a/x.tif,1\n');
+  }
+  assert.deepEqual(await runCrondorCycle({ ...fx.settings, pattern: '*.csv' }, deps()), { outcome: 'idle' });
+});
+
+test('a manifest whose rows all fail is settled at once: failed CSV written, nothing submitted', async () => {
+  const before = (await fx.schedd.query('true', ['ClusterId'])).length;
+  await fx.store.putText(fx.settings.inputBucket, 'test_raw.csv', 'nowhere/a.tif,1\nbad row\n');
+  const result = await runCrondorCycle(fx.settings, deps());
+  assert.equal(result.outcome, 'nothing-to-run');
+  assert.deepEqual(await keysOf(fx.store, fx.settings.inputBucket), ['test_failed-20261125-101500.csv']);
+  assert.equal(await fx.store.getText(fx.settings.inputBucket, 'test_failed-20261125-101500.csv'), 'nowhere/a.tif,1\nbad row\n');
+  assert.equal((await fx.schedd.query('true', ['ClusterId'])).length, before);
+});
+
+test('manifests are found among more than 1000 objects, with odd characters in their keys', async () => {
+  const keys = Array.from({ length: 1100 }, (_, i) => `bulk/${String(i).padStart(4, '0')}.tif`);
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(keys.slice(i, i + 50).map((k) => fx.store.putText(fx.settings.inputBucket, k, 'x')));
+  }
+  const manifestKey = 'Comtés/Eau Claire/lot #2+[b]_raw.csv';
+  await fx.store.putText(fx.settings.inputBucket, manifestKey, 'bulk/0007.tif,1\nbulk/1099.tif,3\n');
+  const result = await runCrondorCycle(fx.settings, deps());
+  assert.equal(result.outcome, 'submitted');
+  if (result.outcome === 'submitted') assert.equal(result.images, 2);
+  const inKeys = await keysOf(fx.store, fx.settings.inputBucket);
+  assert.ok(inKeys.includes('Comtés/Eau Claire/lot #2+[b]_processing-20261125-101500.csv'));
+  assert.ok(!inKeys.includes(manifestKey));
+});
+
+test('two manifests with the same name in different folders get separate local copies', async () => {
+  await putImages(['a/x.tif', 'b/y.tif']);
+  await fx.store.putText(fx.settings.inputBucket, 'a/raw.csv', 'a/x.tif,1\n');
+  await fx.store.putText(fx.settings.inputBucket, 'b/raw.csv', 'b/y.tif,1\n');
+  const result = await runCrondorCycle(fx.settings, deps());
+  assert.equal(result.outcome, 'submitted');
+  const record = await readWorkflowRecord(path.join(fx.launchDir, 'workflow-run-20261125-101500'));
+  assert.deepEqual(
+    record.manifests.map((m) => [m.processingKey, m.localFile]),
+    [
+      ['a/processing-20261125-101500.csv', 'processing-20261125-101500.csv'],
+      ['b/processing-20261125-101500.csv', 'b_processing-20261125-101500.csv'],
+    ],
+  );
+});
