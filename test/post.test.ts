@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
+import { runPost } from '../lib/post.ts';
+import { createS3Client, S3Store } from '../lib/s3_store.ts';
+import { writeWorkflowRecord } from '../lib/workflow.ts';
+import { settingsFor } from './support/s3_server.ts';
+import { keysOf, memoryLogger, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
+
+let fx: PipelineFixture;
+let wf: string;
+const TS = '20261125-101500';
+
+before(async () => {
+  fx = await startPipelineFixture();
+});
+after(async () => {
+  await fx.stop();
+});
+beforeEach(async () => {
+  for (const bucket of [fx.settings.inputBucket, fx.settings.outputBucket]) {
+    for (const key of await keysOf(fx.store, bucket)) await fx.store.delete(bucket, key);
+  }
+  wf = path.join(fx.launchDir, `workflow-run-${TS}`);
+  rmSync(fx.launchDir, { recursive: true, force: true });
+  mkdirSync(wf, { recursive: true });
+});
+
+/** What the crondor cycle leaves behind for post: the manifest copy, the record, the processing object. */
+async function claimed(manifestKey: string, processingKey: string, text: string, rejected: Array<{ line: number; reason: string }> = []) {
+  const localFile = path.basename(processingKey);
+  writeFileSync(path.join(wf, localFile), text);
+  await fx.store.putText(fx.settings.inputBucket, processingKey, text);
+  return { sourceKey: manifestKey, processingKey, localFile, rejected };
+}
+
+async function converted(keys: string[]) {
+  for (const key of keys) {
+    await fx.store.putText(fx.settings.outputBucket, key, 'cog');
+    await fx.store.putText(fx.settings.outputBucket, key.replace(/\.tif$/, '.jpg'), 'jpeg');
+  }
+}
+
+test('rows with both outputs go to processed, the rest to failed, next to the manifest; processing is removed', async () => {
+  const text = 'Counties/WI/Wood/1band.tif,1\r\nCounties/WI/Wood/4band.tif,4\r\n"Counties/WI/Dane/two words.tif", 1\r\nCounties/WI/Dane/gone.tif,1\r\nbad row';
+  const manifest = await claimed('Counties/WI/batch1_raw.csv', `Counties/WI/batch1_processing-${TS}.csv`, text, [
+    { line: 4, reason: 'the image s3://sco-in/Counties/WI/Dane/gone.tif does not exist' },
+  ]);
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
+  await converted(['Counties/WI/Wood/1band.tif', 'Counties/WI/Dane/two words.tif']);
+  // Only the COG of 4band arrived: that row failed.
+  await fx.store.putText('sco-out', 'Counties/WI/Wood/4band.tif', 'cog');
+
+  const log = memoryLogger();
+  assert.deepEqual(await runPost(wf, fx.store, log), { processed: 2, failed: 3 });
+
+  assert.deepEqual(await keysOf(fx.store, 'sco-in'), [`Counties/WI/batch1_failed-${TS}.csv`, `Counties/WI/batch1_processed-${TS}.csv`]);
+  assert.equal(
+    await fx.store.getText('sco-in', `Counties/WI/batch1_processed-${TS}.csv`),
+    'Counties/WI/Wood/1band.tif,1\n"Counties/WI/Dane/two words.tif", 1\n',
+  );
+  assert.equal(await fx.store.getText('sco-in', `Counties/WI/batch1_failed-${TS}.csv`), 'Counties/WI/Wood/4band.tif,4\nCounties/WI/Dane/gone.tif,1\nbad row\n');
+  // Local copies for the person reading the workflow directory, and reasons in the log.
+  assert.ok(existsSync(path.join(wf, `batch1_failed-${TS}.csv`)));
+  const said = log.text();
+  assert.match(said, /line 2 failed: s3:\/\/sco-out\/Counties\/WI\/Wood\/4band\.jpg missing/);
+  assert.match(said, /line 4 failed: the image s3:\/\/sco-in\/Counties\/WI\/Dane\/gone\.tif does not exist/);
+  assert.match(said, /line 5 failed: expected 2 columns/);
+});
+
+test('a manifest at the bucket root gets its CSVs at the root, with no leading slash', async () => {
+  const manifest = await claimed('test_raw.csv', `test_processing-${TS}.csv`, 'a/x.tif,1\n');
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
+  await converted(['a/x.tif']);
+  await runPost(wf, fx.store, memoryLogger());
+  assert.deepEqual(await keysOf(fx.store, 'sco-in'), [`test_processed-${TS}.csv`]);
+});
+
+test('post checks the output bucket with one listing per folder, not per row', async () => {
+  const keys = Array.from({ length: 300 }, (_, i) => `Tiles/${i % 2 === 0 ? 'east' : 'west'}/t${i}.tif`);
+  const manifest = await claimed('tiles_raw.csv', `tiles_processing-${TS}.csv`, keys.map((k) => `${k},3`).join('\n'));
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
+  for (let i = 0; i < keys.length; i += 50) await converted(keys.slice(i, i + 50));
+
+  const client = createS3Client(settingsFor(fx.s3));
+  const commands: string[] = [];
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      commands.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  assert.deepEqual(await runPost(wf, new S3Store(client), memoryLogger()), { processed: 300, failed: 0 });
+  assert.equal(commands.filter((c) => c === 'ListObjectsV2Command').length, 2);
+});
+
+test('post outside a workflow directory says so', async () => {
+  rmSync(path.join(wf, 'workflow.json'), { force: true });
+  await assert.rejects(runPost(wf, fx.store, memoryLogger()), /workflow\.json is missing/);
+});
