@@ -32,9 +32,10 @@ import type { PipelineSettings } from './lib/submit_rendering.ts';
 const DEFAULT_MAX_RUNNING = 10000;
 const DEFAULT_DAGMAN = '/usr/bin/condor_dagman';
 
+const required = { error: (issue: { input: unknown }) => (issue.input === undefined ? 'is required' : undefined) };
 const bucketName = z
-  .string()
-  .min(1)
+  .string(required)
+  .min(1, 'is empty')
   .regex(/^[^\s/]+$/, 'a bucket name has no "/" or spaces');
 
 const s3Flags = z.object({
@@ -46,7 +47,7 @@ const apiFlags = z.object({ apiUrl: z.string().optional(), apiTokenFile: z.strin
 const pipelineFlags = s3Flags.merge(apiFlags).extend({
   inputBucket: bucketName,
   outputBucket: bucketName,
-  pattern: z.string().min(1, 'the pattern is empty'),
+  pattern: z.string(required).min(1, 'is empty'),
   maxRunning: z.coerce.number().int().min(1, 'must be at least 1'),
   dagman: z.string().refine(path.isAbsolute, 'must be an absolute path'),
 });
@@ -77,16 +78,18 @@ function addS3Options(cmd: Command): Command {
     );
 }
 
-function addBucketOptions(cmd: Command, required: boolean): Command {
-  const input = new Option('--input-bucket <bucket>', 'bucket watched for manifests; holds the input images');
-  const output = new Option('--output-bucket <bucket>', 'bucket the COGs and JPEG previews go to (may equal the input bucket)');
-  return required ? cmd.addOption(input.makeOptionMandatory()).addOption(output.makeOptionMandatory()) : cmd.addOption(input).addOption(output);
+// Required flags are checked with zod, not commander: commander would demand the launch
+// flags of the top-level command even when a mode word runs a subcommand.
+function addBucketOptions(cmd: Command): Command {
+  return cmd
+    .option('--input-bucket <bucket>', '(required) bucket watched for manifests; holds the input images')
+    .option('--output-bucket <bucket>', '(required) bucket the COGs and JPEG previews go to (may equal the input bucket)');
 }
 
 function addPipelineOptions(cmd: Command): Command {
-  addBucketOptions(cmd, true);
+  addBucketOptions(cmd);
   return addS3Options(
-    cmd.requiredOption('-p, --pattern <glob>', 'manifests to pick up, matched against whole object keys as Python fnmatch does (e.g. "*raw.csv"; * crosses /)'),
+    cmd.option('-p, --pattern <glob>', '(required) manifests to pick up, matched against whole object keys as Python fnmatch does (e.g. "*raw.csv"; * crosses /)'),
   )
     .option('-m, --max-running <n>', 'most conversion jobs running at once (DAGMan -maxjobs)', String(DEFAULT_MAX_RUNNING))
     .addOption(new Option('--api-url <url>', 'htcondor-api base URL, e.g. https://ap.example.edu:8080').env('HTCONDOR_API_URL'))
@@ -221,7 +224,6 @@ per workflow (DAG files, <image>.log/.out/.err per image, post.out, post.err).`,
           'Record which images of a finished workflow succeeded. Runs in a workflow-run-<ts>/ directory as the ' +
             "DAG's FINAL node; writes the processed/failed CSVs next to each manifest and post.out/post.err there.",
         ),
-      true,
     ),
   ).action(async (opts) => {
     const log = postLogger();
