@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ async function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv
 let fx: PipelineFixture;
 before(async () => {
   fx = await startPipelineFixture();
-  mkdirSync(fx.launchDir, { recursive: true });
+  await fx.reset();
 });
 after(async () => {
   await fx.stop();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { runCrondorCycle, type CycleDeps } from '../lib/crondor.ts';
@@ -19,11 +19,7 @@ after(async () => {
   await fx.stop();
 });
 beforeEach(async () => {
-  for (const bucket of [fx.settings.inputBucket, fx.settings.outputBucket]) {
-    for (const key of await keysOf(fx.store, bucket)) await fx.store.delete(bucket, key);
-  }
-  rmSync(fx.launchDir, { recursive: true, force: true });
-  mkdirSync(fx.launchDir, { recursive: true });
+  await fx.reset();
   clock = new Date(2026, 10, 25, 10, 15, 0);
 });
 

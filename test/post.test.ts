@@ -19,11 +19,8 @@ after(async () => {
   await fx.stop();
 });
 beforeEach(async () => {
-  for (const bucket of [fx.settings.inputBucket, fx.settings.outputBucket]) {
-    for (const key of await keysOf(fx.store, bucket)) await fx.store.delete(bucket, key);
-  }
+  await fx.reset();
   wf = path.join(fx.launchDir, `workflow-run-${TS}`);
-  rmSync(fx.launchDir, { recursive: true, force: true });
   mkdirSync(wf, { recursive: true });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -52,6 +52,14 @@ export async function startPipelineFixture(opts: { buckets?: string[] } = {}) {
     schedd,
     home,
     launchDir,
+    /** Empties both buckets and the launch directory, so each test starts clean. */
+    async reset() {
+      for (const bucket of new Set([settings.inputBucket, settings.outputBucket])) {
+        for (const key of await keysOf(store, bucket)) await store.delete(bucket, key);
+      }
+      rmSync(launchDir, { recursive: true, force: true });
+      mkdirSync(launchDir, { recursive: true });
+    },
     async stop() {
       await schedd.close();
       await started.stop();
