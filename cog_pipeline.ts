@@ -29,6 +29,10 @@ import {
 } from './lib/settings.ts';
 import type { PipelineSettings } from './lib/submit_rendering.ts';
 
+// The project supports Node.js 20 (the access point's conda environment); without this, the AWS
+// SDK's "upgrade to Node 22" notice would land in every crondor_<cluster>.err and post.err.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const DEFAULT_MAX_RUNNING = 10000;
 const DEFAULT_DAGMAN = '/usr/bin/condor_dagman';
 

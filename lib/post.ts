@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { nodeFileNames } from './dag.ts';
 import type { Logger } from './log.ts';
 import { manifestCsv, parseManifestLine, readManifestLines, type ManifestLine } from './manifest.ts';
 import { folderOf, previewKey, restate } from './naming.ts';
@@ -15,68 +16,74 @@ import { readWorkflowRecord, type WorkflowManifest } from './workflow.ts';
 
 export type PostResult = { processed: number; failed: number };
 
+type ManifestRows = {
+  manifest: WorkflowManifest;
+  /** Rows the crondor cycle set aside, or that do not parse: failed whatever the bucket holds. */
+  setAside: Array<{ line: ManifestLine; reason: string }>;
+  /** Rows that were converted, if both outputs are there. */
+  submitted: Array<{ line: ManifestLine; key: string }>;
+};
+
 export async function runPost(workflowDir: string, store: S3Store, log: Logger): Promise<PostResult> {
   const record = await readWorkflowRecord(workflowDir);
-  const totals: PostResult = { processed: 0, failed: 0 };
+  const manifests: ManifestRows[] = [];
   for (const manifest of record.manifests) {
-    const result = await settleManifest(workflowDir, manifest, record.inputBucket, record.outputBucket, store, log);
-    totals.processed += result.processed;
-    totals.failed += result.failed;
+    manifests.push(classify(manifest, await readFile(path.join(workflowDir, manifest.localFile), 'utf8')));
+  }
+  const images = manifests.flatMap((m) => m.submitted.map((s) => s.key));
+  // The same names the DAG gave each image's .log/.out/.err files.
+  const nodeFiles = nodeFileNames(images);
+  const present = await outputsPresent(store, record.outputBucket, images.flatMap((k) => [k, previewKey(k)]));
+
+  const totals: PostResult = { processed: 0, failed: 0 };
+  for (const { manifest, setAside, submitted } of manifests) {
+    const processed: ManifestLine[] = [];
+    const failed: Array<{ line: ManifestLine; reason: string }> = [...setAside];
+    for (const { line, key } of submitted) {
+      const missing = [key, previewKey(key)].filter((k) => !present.has(k));
+      if (missing.length === 0) {
+        processed.push(line);
+        continue;
+      }
+      const errFile = `${nodeFiles.get(key)}.err`;
+      const said = await lastLine(path.join(workflowDir, errFile));
+      failed.push({
+        line,
+        reason:
+          `${missing.map((k) => `s3://${record.outputBucket}/${k}`).join(' and ')} missing` +
+          (said ? `; ${errFile} ends: ${said}` : ` (see ${errFile})`),
+      });
+    }
+    failed.sort((a, b) => a.line.line - b.line.line);
+    for (const f of failed) log.warn(`${manifest.sourceKey} line ${f.line.line} failed: ${f.reason}`);
+
+    for (const [state, lines] of [['processed', processed], ['failed', failed.map((f) => f.line)]] as const) {
+      if (lines.length === 0) continue;
+      const key = restate(manifest.processingKey, state);
+      const csv = manifestCsv(lines);
+      await writeFile(path.join(workflowDir, path.basename(key)), csv);
+      await store.putText(record.inputBucket, key, csv, 'text/csv');
+      log.info(`wrote s3://${record.inputBucket}/${key} (${lines.length} row(s))`);
+    }
+    await store.delete(record.inputBucket, manifest.processingKey);
+    log.info(`removed s3://${record.inputBucket}/${manifest.processingKey}`);
+    totals.processed += processed.length;
+    totals.failed += failed.length;
   }
   log.info(`post done: ${totals.processed} image(s) processed, ${totals.failed} row(s) failed`);
   return totals;
 }
 
-async function settleManifest(
-  workflowDir: string,
-  manifest: WorkflowManifest,
-  inputBucket: string,
-  outputBucket: string,
-  store: S3Store,
-  log: Logger,
-): Promise<PostResult> {
-  const text = await readFile(path.join(workflowDir, manifest.localFile), 'utf8');
+function classify(manifest: WorkflowManifest, text: string): ManifestRows {
   const rejectedAt = new Map(manifest.rejected.map((r) => [r.line, r.reason]));
-  const processed: ManifestLine[] = [];
-  const failed: ManifestLine[] = [];
-  const toCheck: Array<{ line: ManifestLine; key: string }> = [];
-
+  const rows: ManifestRows = { manifest, setAside: [], submitted: [] };
   for (const line of readManifestLines(text)) {
     const row = parseManifestLine(line);
     const reason = 'reason' in row ? row.reason : rejectedAt.get(line.line);
-    if (reason === undefined && 'key' in row) {
-      toCheck.push({ line, key: row.key });
-    } else {
-      failed.push(line);
-      log.warn(`${manifest.sourceKey} line ${line.line} failed: ${reason}`);
-    }
+    if (reason === undefined && 'key' in row) rows.submitted.push({ line, key: row.key });
+    else rows.setAside.push({ line, reason: reason ?? 'set aside' });
   }
-
-  const present = await outputsPresent(store, outputBucket, toCheck.flatMap((c) => [c.key, previewKey(c.key)]));
-  for (const { line, key } of toCheck) {
-    const missing = [key, previewKey(key)].filter((k) => !present.has(k));
-    if (missing.length === 0) {
-      processed.push(line);
-    } else {
-      failed.push(line);
-      log.warn(
-        `${manifest.sourceKey} line ${line.line} failed: ${missing.map((k) => `s3://${outputBucket}/${k}`).join(' and ')} missing (see the node's .err and .log files)`,
-      );
-    }
-  }
-  failed.sort((a, b) => a.line - b.line);
-
-  for (const [state, lines] of [['processed', processed], ['failed', failed]] as const) {
-    if (lines.length === 0) continue;
-    const key = restate(manifest.processingKey, state);
-    const csv = manifestCsv(lines);
-    await writeFile(path.join(workflowDir, path.basename(key)), csv);
-    await store.putText(inputBucket, key, csv, 'text/csv');
-    log.info(`wrote s3://${inputBucket}/${key} (${lines.length} row(s))`);
-  }
-  await store.delete(inputBucket, manifest.processingKey);
-  log.info(`removed s3://${inputBucket}/${manifest.processingKey}`);
-  return { processed: processed.length, failed: failed.length };
+  return rows;
 }
 
 /** Which of the keys exist: one listing per folder involved, not one request per row. */
@@ -86,4 +93,14 @@ async function outputsPresent(store: S3Store, bucket: string, keys: string[]): P
     for (const key of await store.listFolder(bucket, folder)) present.add(key);
   }
   return present;
+}
+
+/** The last non-blank line of a node's error file, which usually says why it failed. */
+async function lastLine(file: string): Promise<string | undefined> {
+  try {
+    const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+    return lines.at(-1)?.trim().slice(0, 300);
+  } catch {
+    return undefined;
+  }
 }

@@ -46,8 +46,9 @@ test('rows with both outputs go to processed, the rest to failed, next to the ma
   ]);
   await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
   await converted(['Counties/WI/Wood/1band.tif', 'Counties/WI/Dane/two words.tif']);
-  // Only the COG of 4band arrived: that row failed.
+  // Only the COG of 4band arrived: that row failed, and its node's error file says why.
   await fx.store.putText('sco-out', 'Counties/WI/Wood/4band.tif', 'cog');
+  writeFileSync(path.join(wf, '4band.tif.err'), 'converting\nERROR 1: preview failed\n\n');
 
   const log = memoryLogger();
   assert.deepEqual(await runPost(wf, fx.store, log), { processed: 2, failed: 3 });
@@ -61,7 +62,7 @@ test('rows with both outputs go to processed, the rest to failed, next to the ma
   // Local copies for the person reading the workflow directory, and reasons in the log.
   assert.ok(existsSync(path.join(wf, `batch1_failed-${TS}.csv`)));
   const said = log.text();
-  assert.match(said, /line 2 failed: s3:\/\/sco-out\/Counties\/WI\/Wood\/4band\.jpg missing/);
+  assert.match(said, /line 2 failed: s3:\/\/sco-out\/Counties\/WI\/Wood\/4band\.jpg missing; 4band\.tif\.err ends: ERROR 1: preview failed/);
   assert.match(said, /line 4 failed: the image s3:\/\/sco-in\/Counties\/WI\/Dane\/gone\.tif does not exist/);
   assert.match(said, /line 5 failed: expected 2 columns/);
 });

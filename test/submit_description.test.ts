@@ -427,3 +427,13 @@ test('the context is checked, and the function is pure', () => {
   const text = 'executable = x\noutput = $(Cluster).out\nqueue 2\n';
   assert.deepEqual(parseSubmitDescription(text, ctx), parseSubmitDescription(text, ctx));
 });
+
+test("macros given ahead of the description (DAGMan's VARS) are prepended: the description wins, unused ones are no error", () => {
+  const ad = only('executable = x\narguments = "$(INFILE) $(BANDS)"\nBANDS = 3\nqueue\n', {
+    ...ctx,
+    macros: { INFILE: 'a b.tif', BANDS: '1', UNUSED: 'ignored', output: 'from-vars.out' },
+  });
+  assert.deepEqual(splitArguments(ad), ['a', 'b.tif', '3']);
+  assert.deepEqual(lookupAttribute(ad, 'Out'), lit('from-vars.out'));
+  assert.throws(() => parseSubmitDescription('executable = x\nqueue\n', { ...ctx, macros: { Cluster: '1' } }), /built-in macro/);
+});

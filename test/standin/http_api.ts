@@ -21,7 +21,8 @@ const submitBody = z.object({ submit_file: z.string() });
 const constraintBody = z.object({ constraint: z.string(), reason: z.string().optional() });
 const reasonBody = z.object({ reason: z.string().optional() }).optional();
 
-class HttpError extends Error {
+/** An answer other than 200, with its status; control routes throw it too. */
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -36,7 +37,9 @@ export type ApiServerOptions = {
   token: string;
   /** The server's working directory: the Iwd of jobs submitted without `initialdir`. */
   workingDir: string;
-  /** Extra routes outside /api/v1 (the stand-in's control endpoints). */
+  /** The server's environment: submissions are made from it (`getenv`, `$ENV()`), as condor_submit would. */
+  env?: Record<string, string>;
+  /** Extra routes outside /api/v1 (the stand-in's control endpoints), behind the same token. */
   control?: (req: http.IncomingMessage, url: URL, body: Buffer) => Promise<unknown | undefined>;
 };
 
@@ -78,6 +81,7 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, raw: Bu
 
   if (url.pathname === '/healthz') return { status: 200, body: { status: 'ok' } };
   if (!url.pathname.startsWith('/api/v1/')) {
+    if (opts.control) authenticate(req, opts.token);
     const answer = opts.control ? await opts.control(req, url, raw) : undefined;
     if (answer === undefined) throw new HttpError(404, `no route for ${method} ${url.pathname}`);
     return { status: 200, body: answer };
@@ -134,7 +138,7 @@ function parseBody<T>(schema: z.ZodType<T>, raw: Buffer): T {
 function submit(opts: ApiServerOptions, body: { submit_file: string }): { status: number; body: unknown } {
   if (body.submit_file === '') throw new HttpError(400, 'submit_file is required');
   try {
-    const result = opts.schedd.submit(body.submit_file, { remote: true, iwd: opts.workingDir });
+    const result = opts.schedd.submit(body.submit_file, { remote: true, iwd: opts.workingDir, env: opts.env });
     return { status: 201, body: { cluster_id: result.clusterId, job_ids: result.jobIds } };
   } catch (err) {
     // The real server answers 500 for any SubmitRemote failure; the project's stand-in names bad

@@ -43,6 +43,8 @@ export type ScheddEvents = {
   idle: [Job];
   /** A running job must stop: removed or held. */
   vacate: [Job, 'remove' | 'hold'];
+  /** A job's JobStatus changed (from the status given). */
+  status: [Job, number];
   /** A job left the queue. */
   gone: [Job];
 };
@@ -76,12 +78,26 @@ export class StandinSchedd extends EventEmitter<ScheddEvents> {
    */
   submit(
     text: string,
-    how: { remote: boolean; iwd: string; env?: Record<string, string>; extra?: Record<string, Literal> },
+    how: {
+      remote: boolean;
+      iwd: string;
+      env?: Record<string, string>;
+      /** Macros defined ahead of the description (DAGMan's VARS). */
+      macros?: Record<string, string>;
+      extra?: Record<string, Literal>;
+    },
   ): { clusterId: number; jobIds: string[] } {
     const cluster = this.nextCluster;
     let procs: JobAttributes[];
     try {
-      procs = parseSubmitDescription(text, { clusterId: cluster, iwd: how.iwd, env: how.env, owner: this.opts.owner, now: this.now() }).procs;
+      procs = parseSubmitDescription(text, {
+        clusterId: cluster,
+        iwd: how.iwd,
+        env: how.env,
+        macros: how.macros,
+        owner: this.opts.owner,
+        now: this.now(),
+      }).procs;
     } catch (err) {
       if (err instanceof SubmitDescriptionError) throw new SubmitRejected(err.message);
       throw err;
@@ -90,6 +106,7 @@ export class StandinSchedd extends EventEmitter<ScheddEvents> {
     this.nextCluster++;
     for (const job of jobs) {
       if (how.remote) applyRemoteSemantics(job.ad);
+      else if (!job.ad.has('LeaveJobInQueue')) job.ad.set('LeaveJobInQueue', false);
       this.jobs.set(job.id, job);
       this.log(job, { kind: 'submit', host: this.opts.host, dagNode: stringAttr(job.ad, 'DAGNodeName') });
       if (how.remote && !needsSpooling(job.ad)) this.finishSpooling(job);
@@ -162,7 +179,8 @@ export class StandinSchedd extends EventEmitter<ScheddEvents> {
       const wasRunning = status(job) === JobStatus.running;
       this.setStatus(job, JobStatus.removed);
       job.ad.set('RemoveReason', reason);
-      this.log(job, { kind: 'abort', reason: `via condor_rm (by user ${this.opts.owner})` });
+      // The abort event carries the RemoveReason ("via condor_rm (by user ...)" from condor_rm itself).
+      this.log(job, { kind: 'abort', reason });
       results.success++;
       if (wasRunning) this.emit('vacate', job, 'remove');
       else this.drop(job);
@@ -177,14 +195,14 @@ export class StandinSchedd extends EventEmitter<ScheddEvents> {
   }
 
   /** `condor_hold`: a running job is vacated; its status becomes held either way. */
-  hold(jobs: Job[], reason: string, code = 1): ActionResults {
+  hold(jobs: Job[], reason: string, code = 1, subcode = 0): ActionResults {
     const results = emptyResults(jobs.length);
     for (const job of jobs) {
       const s = status(job);
       if (s === JobStatus.held) results.already_done++;
       else if (s === JobStatus.removed || s === JobStatus.completed) results.bad_status++;
       else {
-        this.putOnHold(job, reason, code, 0);
+        this.putOnHold(job, reason, code, subcode);
         if (s === JobStatus.running) this.emit('vacate', job, 'hold');
         results.success++;
       }
@@ -221,9 +239,17 @@ export class StandinSchedd extends EventEmitter<ScheddEvents> {
   }
 
   setStatus(job: Job, value: number): void {
-    job.ad.set('LastJobStatus', status(job));
+    const previous = status(job);
+    job.ad.set('LastJobStatus', previous);
     job.ad.set('JobStatus', value);
     job.ad.set('EnteredCurrentStatus', Math.floor(this.now().getTime() / 1000));
+    this.emit('status', job, previous);
+  }
+
+  /** A job that ended but stays queued (its OnExitRemove was false) is idle again and may rerun. */
+  requeue(job: Job): void {
+    this.setStatus(job, JobStatus.idle);
+    this.emit('idle', job);
   }
 
   /** The job leaves the queue (completed without LeaveJobInQueue, or removed). */
@@ -231,15 +257,20 @@ export class StandinSchedd extends EventEmitter<ScheddEvents> {
     if (this.jobs.delete(job.id)) this.emit('gone', job);
   }
 
-  /** Appends an event to the job's user log, if it has one (relative paths are in its Iwd). */
+  /**
+   * Appends an event to the job's user log, if it has one (relative paths are in its Iwd), and
+   * to the DAGMan nodes log of a DAG node job (`dagman_log`), which DAGMan follows.
+   */
   log(job: Job, event: JobEvent): void {
-    const file = stringAttr(job.ad, 'UserLog');
-    if (!file) return;
     const iwd = stringAttr(job.ad, 'Iwd') ?? '/';
-    try {
-      appendEvent(path.resolve(iwd, file), job.cluster, job.proc, this.now(), event);
-    } catch {
-      // The real schedd also carries on when a user log cannot be written.
+    for (const attr of ['UserLog', 'DAGManNodesLog']) {
+      const file = stringAttr(job.ad, attr);
+      if (!file) continue;
+      try {
+        appendEvent(path.resolve(iwd, file), job.cluster, job.proc, this.now(), event);
+      } catch {
+        // The real schedd also carries on when a user log cannot be written.
+      }
     }
   }
 }

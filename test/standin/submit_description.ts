@@ -35,7 +35,7 @@
  * Not modelled: condor_submit's additions to Requirements (it stays as written), file
  * existence checks, request_* defaults from configuration, and the /dev/null defaults for
  * input/output/error. Policy defaults are set as condor_submit sets them (OnExitRemove = true,
- * OnExitHold/PeriodicHold/PeriodicRelease/PeriodicRemove/LeaveJobInQueue = false, JobPrio = 0,
+ * OnExitHold/PeriodicHold/PeriodicRelease/PeriodicRemove = false, JobPrio = 0,
  * JobNotification = 0), as are Arguments = "" and Environment = "" when none are given.
  */
 import path from 'node:path';
@@ -58,6 +58,12 @@ export type SubmitContext = {
   owner?: string;
   /** Submission time (QDate, EnteredCurrentStatus). */
   now?: Date;
+  /**
+   * Macros defined before the description is read, as DAGMan passes a node's VARS (prepended,
+   * DAGMAN_DEFAULT_APPEND_VARS being false): the description's own definitions win, and a macro
+   * the description never uses is no error. A name that is a submit command acts as one.
+   */
+  macros?: Record<string, string>;
 };
 
 export class SubmitDescriptionError extends Error {
@@ -267,13 +273,23 @@ function readLines(text: string): SourceLine[] {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CONTROL_KEYWORDS = new Set(['if', 'elif', 'else', 'endif', 'include', 'use', 'error', 'warning']);
 
-function parseStatements(text: string): Parsed {
+function parseStatements(text: string, macros: Record<string, string> = {}): Parsed {
   const lines = readLines(text);
   const referenced = referencedMacros(lines);
   const table = new Map<string, Definition>();
   const commands = new Map<string, Definition>();
   const custom = new Map<string, string>();
   let queue: Parsed['queue'] | undefined;
+
+  for (const [name, value] of Object.entries(macros)) {
+    const line = { no: 0, text: `${name} = ${value}` };
+    const lower = name.toLowerCase();
+    if (!IDENTIFIER.test(name)) fail(`illegal macro name '${name}' given with the description`);
+    if (BUILTIN_MACROS.has(lower) || lower === 'queue') fail(`'${name}' is a built-in macro and cannot be defined`);
+    if (UNSUPPORTED_COMMANDS.has(lower)) fail(`submit command '${name}' (given with the description) is not supported by this stand-in`);
+    table.set(lower, { raw: value, line });
+    if (lower in SUBMIT_COMMANDS) commands.set(lower, { raw: value, line });
+  }
 
   for (const line of lines) {
     const t = line.text;
@@ -742,10 +758,14 @@ class ProcBuilder {
     } else {
       this.set('JobNotification', lit(0));
     }
-    for (const [cmd, attr] of [['periodic_hold', 'PeriodicHold'], ['periodic_release', 'PeriodicRelease'], ['periodic_remove', 'PeriodicRemove'], ['leave_in_queue', 'LeaveJobInQueue']] as const) {
+    for (const [cmd, attr] of [['periodic_hold', 'PeriodicHold'], ['periodic_release', 'PeriodicRelease'], ['periodic_remove', 'PeriodicRemove']] as const) {
       const g = this.get(cmd);
       this.set(attr, g ? this.checkedExpr(g, cmd) : lit(false));
     }
+    // No default here: condor_submit's default depends on how the job is submitted (false
+    // locally, a 10-day expression for remote/spooled jobs), which the schedd knows.
+    const leave = this.get('leave_in_queue');
+    if (leave) this.set('LeaveJobInQueue', this.checkedExpr(leave, 'leave_in_queue'));
     if (!lookupAttribute(this.ad, 'JobPrio')) this.set('JobPrio', lit(0));
 
     this.customAttributes();
@@ -1095,7 +1115,7 @@ export function parseSubmitDescription(text: string, ctx: SubmitContext): Submit
   if (!path.posix.isAbsolute(ctx.iwd)) {
     throw new TypeError(`parseSubmitDescription: iwd must be an absolute path, got "${ctx.iwd}"`);
   }
-  const parsed = parseStatements(text);
+  const parsed = parseStatements(text, ctx.macros);
   const procs: JobAttributes[] = [];
   for (let proc = 0; proc < parsed.queue.count; proc++) {
     procs.push(new ProcBuilder(parsed, ctx, proc).build());
