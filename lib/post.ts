@@ -46,7 +46,7 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
         continue;
       }
       const errFile = `${nodeFiles.get(key)}.err`;
-      const said = await lastLine(path.join(workflowDir, errFile));
+      const said = await failureLine(path.join(workflowDir, errFile));
       failed.push({
         line,
         reason:
@@ -95,11 +95,12 @@ async function outputsPresent(store: S3Store, bucket: string, keys: string[]): P
   return present;
 }
 
-/** The last non-blank line of a node's error file, which usually says why it failed. */
-async function lastLine(file: string): Promise<string | undefined> {
+/** The line of a node's error file that says why it failed: GDAL's last ERROR, else the last line. */
+async function failureLine(file: string): Promise<string | undefined> {
   try {
     const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '');
-    return lines.at(-1)?.trim().slice(0, 300);
+    const gdalError = lines.findLast((l) => /^ERROR \d+:/.test(l));
+    return (gdalError ?? lines.at(-1))?.trim().slice(0, 300);
   } catch {
     return undefined;
   }

@@ -1,30 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
-
-const SCRIPT = fileURLToPath(new URL('../cog_pipeline.ts', import.meta.url));
-// What `npx tsx` runs, so the CLI can be started from any directory, as users do.
-const TSX = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
-const run = promisify(execFile);
-
-/** Runs cog_pipeline.ts as a user would; resolves with its exit code and output. */
-async function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [TSX, SCRIPT, ...args], {
-      cwd: opts.cwd ?? path.dirname(SCRIPT),
-      env: { ...process.env, HTCONDOR_API_URL: '', HTCONDOR_API_TOKEN_FILE: '', ...opts.env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { runCli as cli } from './support/run_cli.ts';
 
 let fx: PipelineFixture;
 before(async () => {
@@ -34,15 +13,6 @@ before(async () => {
 after(async () => {
   await fx.stop();
 });
-
-function launchArgs(): string[] {
-  const { settings } = fx;
-  return [
-    '-a', settings.s3.accessKeyFile, '-s', settings.s3.secretKeyFile, '-e', settings.s3.endpoint,
-    '--input-bucket', settings.inputBucket, '--output-bucket', settings.outputBucket, '-p', '*raw.csv',
-    '--api-url', fx.standin.url, '--api-token-file', fx.standin.tokenFile,
-  ];
-}
 
 test('--help explains each mode', async () => {
   const main = await cli(['--help']);
@@ -67,13 +37,13 @@ test('a missing required flag and a bad -m are usage errors', async () => {
   const r = await cli(['--input-bucket', 'a', '-p', 'x']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--output-bucket: is required/);
-  const m = await cli([...launchArgs(), '-m', 'lots']);
+  const m = await cli([...fx.launchArgs(), '-m', 'lots']);
   assert.equal(m.code, 2);
   assert.match(m.stderr, /--max-running/);
 });
 
 test('launch without an htcondor-api URL says how to give one', async () => {
-  const args = launchArgs();
+  const args = fx.launchArgs();
   args.splice(args.indexOf('--api-url'), 2);
   const r = await cli(args);
   assert.equal(r.code, 2);
@@ -81,7 +51,7 @@ test('launch without an htcondor-api URL says how to give one', async () => {
 });
 
 test('launch submits the crondor job, prints its id as the Python tool did, and refuses a second one', async () => {
-  const r = await cli(launchArgs(), { cwd: fx.launchDir });
+  const r = await cli(fx.launchArgs(), { cwd: fx.launchDir });
   assert.equal(r.code, 0, r.stderr);
   const m = /^Crondor job was submitted with JobID (\d+)\.0$/m.exec(r.stdout);
   assert.ok(m, r.stdout);
@@ -99,13 +69,13 @@ test('launch submits the crondor job, prints its id as the Python tool did, and 
   assert.ok(!text.includes(readFileSync(fx.standin.tokenFile, 'utf8').trim()));
   assert.match(readFileSync(path.join(fx.launchDir, `crondor_${m[1]}.log`), 'utf8'), /^000 \(\d+\.000\.000\) .* Job submitted from host/);
 
-  const again = await cli(launchArgs(), { cwd: fx.launchDir });
+  const again = await cli(fx.launchArgs(), { cwd: fx.launchDir });
   assert.equal(again.code, 2);
   assert.match(again.stderr, new RegExp(`already in the queue \\(${m[1]}\\.0\\)`));
 });
 
 test('a crondor cycle run by hand with nothing to do exits 0 and says so', async () => {
-  const r = await cli(['crondor', ...launchArgs(), '--launch-dir', fx.launchDir]);
+  const r = await cli(['crondor', ...fx.launchArgs(), '--launch-dir', fx.launchDir]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /no new manifests matching "\*raw\.csv" in s3:\/\/sco-in/);
 });

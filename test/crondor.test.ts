@@ -6,7 +6,7 @@ import { runCrondorCycle, type CycleDeps } from '../lib/crondor.ts';
 import { HtcondorApi } from '../lib/htcondor_api.ts';
 import { ApiSchedd } from '../lib/schedd.ts';
 import { readWorkflowRecord } from '../lib/workflow.ts';
-import { fixtureImage, keysOf, memoryLogger, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
+import { fixturePath, keysOf, memoryLogger, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
 
 let fx: PipelineFixture;
 let clock: Date;
@@ -30,7 +30,7 @@ function deps(overrides: Partial<CycleDeps> = {}): CycleDeps & { log: ReturnType
 }
 
 async function putImages(keys: string[]) {
-  for (const key of keys) await fx.store.putText(fx.settings.inputBucket, key, fixtureImage('1band-small.tif').toString('latin1'));
+  for (const key of keys) await fx.store.upload(fx.settings.inputBucket, key, fixturePath('1band-small.tif'));
 }
 
 test('a cycle with no new manifest does nothing', async () => {

@@ -1,27 +1,28 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { HtcondorApi } from '../../lib/htcondor_api.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { createS3Client, S3Store } from '../../lib/s3_store.ts';
 import { ApiSchedd } from '../../lib/schedd.ts';
 import type { PipelineSettings } from '../../lib/submit_rendering.ts';
-import { startStandin, type Standin } from '../standin/standin.ts';
+import { startStandin, type Standin, type StandinOptions } from '../standin/standin.ts';
 import { settingsFor, startS3Server } from './s3_server.ts';
 
 export const FIXTURES = new URL('../../../shared/fixtures/', import.meta.url);
-export const fixtureImage = (name: string) => readFileSync(new URL(`images/${name}`, FIXTURES));
+export const fixturePath = (name: string) => fileURLToPath(new URL(`images/${name}`, FIXTURES));
 
 /** A real S3 server and the htcondor-api stand-in on loopback, key files, and a launch directory. */
 export type PipelineFixture = Awaited<ReturnType<typeof startPipelineFixture>>;
 
-export async function startPipelineFixture(opts: { buckets?: string[] } = {}) {
+export async function startPipelineFixture(opts: { buckets?: string[]; standin?: StandinOptions } = {}) {
   const buckets = opts.buckets ?? ['sco-in', 'sco-out'];
   const s3 = await startS3Server({ buckets });
   let standin: Standin | undefined;
   try {
-    standin = await startStandin();
+    standin = await startStandin(opts.standin);
   } catch (err) {
     await s3.stop();
     throw err;
@@ -52,6 +53,14 @@ export async function startPipelineFixture(opts: { buckets?: string[] } = {}) {
     schedd,
     home,
     launchDir,
+    /** The launch command's flags for this fixture, as a user would type them. */
+    launchArgs(): string[] {
+      return [
+        '-a', accessKeyFile, '-s', secretKeyFile, '-e', s3.endpoint,
+        '--input-bucket', settings.inputBucket, '--output-bucket', settings.outputBucket, '-p', settings.pattern,
+        '--api-url', started.url, '--api-token-file', started.tokenFile,
+      ];
+    },
     /** Empties both buckets and the launch directory, so each test starts clean. */
     async reset() {
       for (const bucket of new Set([settings.inputBucket, settings.outputBucket])) {

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fixturePath, keysOf, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
+import { runCli } from './support/run_cli.ts';
+
+/**
+ * The whole pipeline as a user runs it: launch, a crondor cycle, the DAG with the real
+ * generate_cogs.sh and Debian's GDAL, and post, against a real S3 server and the htcondor-api
+ * stand-in on loopback.
+ */
+
+let fx: PipelineFixture;
+let crondorCluster: string;
+
+before(async () => {
+  fx = await startPipelineFixture({ standin: { execution: { startDelayMs: 50, periodicIntervalMs: 200, submitRetryDelayMs: 100 } } });
+  await fx.reset();
+  const launched = await runCli(fx.launchArgs(), { cwd: fx.launchDir });
+  assert.equal(launched.code, 0, launched.stderr);
+  crondorCluster = /JobID (\d+)\.0/.exec(launched.stdout)![1]!;
+});
+after(async () => {
+  await fx.stop();
+});
+
+/** Runs the crondor job's cycle now and finds the workflow it submitted. */
+async function runCycleAndWaitForDag(): Promise<{ workflowDir: string; dagCluster: string }> {
+  await fx.standin.runCron(`${crondorCluster}.0`);
+  const out = readFileSync(path.join(fx.launchDir, `crondor_${crondorCluster}.out`), 'utf8');
+  const m = /submitted (workflow-run-\S+) as DAGMan job (\d+)\.0/.exec(out);
+  assert.ok(m, out);
+  return { workflowDir: path.join(fx.launchDir, m[1]!), dagCluster: m[2]! };
+}
+
+function gdalinfo(file: string): string {
+  return execFileSync('gdalinfo', [file], { encoding: 'utf8' });
+}
+
+test('manifest in, COGs and JPEGs out, processed and failed CSVs next to the manifest', async () => {
+  const images: Array<[string, string, number]> = [
+    ['Counties/WI/Wood/1band.tif', '1band.tif', 1],
+    ['Counties/WI/Wood/4band.tif', '4band.tif', 4],
+    ['Counties/WI/Dane/1band.tif', '1band-small.tif', 1],
+    ['Counties/WI/Dane/3band.tif', '3band.tif', 3],
+    ['Counties/WI/Dane/not-a-tiff.tif', 'not-a-tiff.tif', 1],
+  ];
+  for (const [key, fixture] of images) {
+    await fx.store.upload(fx.settings.inputBucket, key, fixturePath(fixture));
+  }
+  const manifest = [...images.map(([k, , b]) => `${k},${b}`), 'Counties/WI/Dane/missing.tif,1'].join('\n');
+  await fx.store.putText(fx.settings.inputBucket, 'Counties/WI/batch1_raw.csv', manifest);
+
+  const { workflowDir, dagCluster } = await runCycleAndWaitForDag();
+  const end = await fx.standin.waitForJob(`${dagCluster}.0`, { statuses: [4], timeoutMs: 180_000 });
+  assert.equal(end.status, 4, 'the DAGMan job completes (and stays in the queue, as remote jobs do)');
+  assert.equal(end.ad?.DAG_NodesTotal, 6);
+  assert.equal(end.ad?.DAG_NodesFailed, 1);
+  const ts = path.basename(workflowDir).replace('workflow-run-', '');
+
+  // The output bucket: real COGs and previews with the right band counts.
+  const outKeys = await keysOf(fx.store, fx.settings.outputBucket);
+  assert.deepEqual(outKeys, [
+    'Counties/WI/Dane/1band.jpg', 'Counties/WI/Dane/1band.tif', 'Counties/WI/Dane/3band.jpg', 'Counties/WI/Dane/3band.tif',
+    'Counties/WI/Wood/1band.jpg', 'Counties/WI/Wood/1band.tif', 'Counties/WI/Wood/4band.jpg', 'Counties/WI/Wood/4band.tif',
+  ]);
+  const scratch = path.join(fx.home, 'downloads');
+  mkdirSync(scratch, { recursive: true });
+  const bands = { 'Wood/1band': 1, 'Wood/4band': 3, 'Dane/1band': 1, 'Dane/3band': 3 };
+  for (const [name, expected] of Object.entries(bands)) {
+    const tif = path.join(scratch, `${name.replace('/', '_')}.tif`);
+    const jpg = path.join(scratch, `${name.replace('/', '_')}.jpg`);
+    await fx.store.download(fx.settings.outputBucket, `Counties/WI/${name}.tif`, tif);
+    await fx.store.download(fx.settings.outputBucket, `Counties/WI/${name}.jpg`, jpg);
+    assert.match(gdalinfo(tif), /LAYOUT=COG/, name);
+    assert.match(gdalinfo(tif), /COMPRESSION=LZW/, name);
+    const info = gdalinfo(jpg);
+    assert.match(info, /Driver: JPEG/);
+    assert.equal(info.match(/^Band \d+/gm)?.length, expected, `${name}.jpg bands`);
+  }
+
+  // The input bucket: the manifest became processed + failed CSVs, rows as written.
+  assert.deepEqual(
+    (await keysOf(fx.store, fx.settings.inputBucket)).filter((k) => k.endsWith('.csv')),
+    [`Counties/WI/batch1_failed-${ts}.csv`, `Counties/WI/batch1_processed-${ts}.csv`],
+  );
+  assert.equal(
+    await fx.store.getText(fx.settings.inputBucket, `Counties/WI/batch1_processed-${ts}.csv`),
+    'Counties/WI/Wood/1band.tif,1\nCounties/WI/Wood/4band.tif,4\nCounties/WI/Dane/1band.tif,1\nCounties/WI/Dane/3band.tif,3\n',
+  );
+  assert.equal(
+    await fx.store.getText(fx.settings.inputBucket, `Counties/WI/batch1_failed-${ts}.csv`),
+    'Counties/WI/Dane/not-a-tiff.tif,1\nCounties/WI/Dane/missing.tif,1\n',
+  );
+
+  // The launch directory and the workflow directory hold every file users rely on (SPEC 4).
+  for (const f of ['log', 'out', 'err']) assert.ok(existsSync(path.join(fx.launchDir, `crondor_${crondorCluster}.${f}`)), `crondor .${f}`);
+  const files = readdirSync(workflowDir);
+  for (const f of [
+    'dagfile.dag', 'dagfile.dag.condor.sub', 'dagfile.dag.dagman.out', 'dagfile.dag.dagman.log', 'dagfile.dag.nodes.log',
+    'dagfile.dag.lib.out', 'dagfile.dag.lib.err', 'dagfile.dag.rescue001', `batch1_processing-${ts}.csv`, 'post.out', 'post.err',
+    'Counties_WI_Wood_1band.tif.log', 'Counties_WI_Dane_1band.tif.out', '4band.tif.log', '4band.tif.out', '4band.tif.err',
+    '3band.tif.log', 'not-a-tiff.tif.err',
+  ]) {
+    assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
+  }
+  assert.match(readFileSync(path.join(workflowDir, '4band.tif.log'), 'utf8'), /Job terminated\.\n\t\(1\) Normal termination \(return value 0\)/);
+  assert.match(readFileSync(path.join(workflowDir, 'not-a-tiff.tif.err'), 'utf8'), /not recognized as a supported file format/);
+  assert.match(readFileSync(path.join(workflowDir, 'post.out'), 'utf8'), /line 5 failed: .*not-a-tiff\.jpg missing; not-a-tiff\.tif\.err ends: ERROR 4: .*not recognized as a supported file format/);
+  assert.match(readFileSync(path.join(workflowDir, 'post.out'), 'utf8'), /line 6 failed: the image s3:\/\/sco-in\/Counties\/WI\/Dane\/missing\.tif does not exist/);
+  // The crondor job stays in the queue for the next quarter hour.
+  assert.equal(fx.standin.schedd.get(`${crondorCluster}.0`)?.ad.toJSON().JobStatus, 1);
+});
+
+test('condor_rm -c JobBatchName==... removes a running workflow: DAGMan and its nodes leave, post still runs', async () => {
+  await fx.reset();
+  const keys = Array.from({ length: 30 }, (_, i) => `Slow/tile${i}.tif`);
+  for (const key of keys) await fx.store.upload(fx.settings.inputBucket, key, fixturePath('1band.tif'));
+  await fx.store.putText(fx.settings.inputBucket, 'Slow/slow_raw.csv', keys.map((k) => `${k},1`).join('\n'));
+  // One conversion at a time, so the workflow is surely still running when it is removed.
+  const { workflowDir, dagCluster } = await runCycleWithMaxRunning1();
+
+  const dagId = `${dagCluster}.0`;
+  const batch = 'JobBatchName == "COG-Pipeline-DAG-*raw.csv"';
+  // Wait until at least one image is converted and the next one's node job is in the queue.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const done = Number(fx.standin.schedd.get(dagId)?.ad.toJSON().DAG_NodesDone ?? 0);
+    const nodes = await fx.schedd.query(`${batch} && DAGManJobId == ${dagCluster}`, ['ClusterId']);
+    if (done >= 1 && nodes.length > 0) break;
+    assert.ok(Date.now() < deadline, 'the workflow never got going');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok((await fx.schedd.removeByConstraint(batch, 'stop this workflow')) >= 2);
+
+  const gone = await fx.standin.waitForJob(dagId, { statuses: [], timeoutMs: 60_000 });
+  assert.equal(gone.status, null, 'the DAGMan job left the queue');
+  assert.deepEqual(await fx.schedd.query(batch, ['ClusterId']), [], 'no job of the workflow is left');
+
+  // The FINAL node's post step still ran: what was converted is processed, the rest failed.
+  const ts = path.basename(workflowDir).replace('workflow-run-', '');
+  const processed = await fx.store.getText(fx.settings.inputBucket, `Slow/slow_processed-${ts}.csv`);
+  const failed = await fx.store.getText(fx.settings.inputBucket, `Slow/slow_failed-${ts}.csv`);
+  const done = processed.trimEnd().split('\n');
+  assert.ok(done.length >= 1 && done.length < keys.length, `${done.length} converted before the removal`);
+  assert.equal(done.length + failed.trimEnd().split('\n').length, keys.length);
+  assert.match(readFileSync(path.join(workflowDir, 'dagfile.dag.dagman.out'), 'utf8'), /removed|condor_rm/i);
+});
+
+/** A crondor cycle run by hand with -m 1, as a user can: `cog_pipeline.ts crondor ... -m 1`. */
+async function runCycleWithMaxRunning1(): Promise<{ workflowDir: string; dagCluster: string }> {
+  const r = await runCli(['crondor', ...fx.launchArgs(), '-m', '1', '--launch-dir', fx.launchDir]);
+  assert.equal(r.code, 0, r.stderr);
+  const m = /submitted (workflow-run-\S+) as DAGMan job (\d+)\.0/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  return { workflowDir: path.join(fx.launchDir, m[1]!), dagCluster: m[2]! };
+}
