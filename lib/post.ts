@@ -51,7 +51,7 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
         line,
         reason:
           `${missing.map((k) => `s3://${record.outputBucket}/${k}`).join(' and ')} missing` +
-          (said ? `; ${errFile} ends: ${said}` : ` (see ${errFile})`),
+          (said ? `; ${errFile} says: ${said}` : ` (see ${errFile})`),
       });
     }
     failed.sort((a, b) => a.line.line - b.line.line);

@@ -19,7 +19,8 @@ import { settingsFor, startS3Server } from '../test/support/s3_server.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const DEMO_DIR = path.join(REPO, 'demo-run');
-const FIXTURES = path.join(REPO, '..', 'shared', 'fixtures', 'images');
+/** Sample images shipped with the project (reduced copies of the office's test images). */
+const SAMPLES = path.join(REPO, 'samples');
 const TSX_CLI = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const PATTERN = '*raw.csv';
 const IN = 'sco-in';
@@ -28,10 +29,10 @@ const MANIFEST_KEY = 'Counties/WI/demo_raw.csv';
 const TIMEOUT_MS = 10 * 60 * 1000;
 
 /** The sample batch: four real images, one file that is not a TIFF, one image never uploaded. */
-const IMAGES: Array<[key: string, fixture: string, bands: number]> = [
+const IMAGES: Array<[key: string, sample: string, bands: number]> = [
   ['Counties/WI/Wood/1band.tif', '1band.tif', 1],
   ['Counties/WI/Wood/4band.tif', '4band.tif', 4],
-  ['Counties/WI/Dane/1band.tif', '1band-small.tif', 1],
+  ['Counties/WI/Dane/1band.tif', '1band.tif', 1],
   ['Counties/WI/Dane/3band.tif', '3band.tif', 3],
   ['Counties/WI/Dane/not-a-tiff.tif', 'not-a-tiff.tif', 1],
 ];
@@ -64,7 +65,7 @@ async function main(): Promise<number> {
 
     step(`uploading ${IMAGES.length} sample images, then the manifest s3://${IN}/${MANIFEST_KEY}`);
     const store = new S3Store(createS3Client(settingsFor(s3)));
-    for (const [key, fixture] of IMAGES) await store.upload(IN, key, path.join(FIXTURES, fixture));
+    for (const [key, sample] of IMAGES) await store.upload(IN, key, path.join(SAMPLES, sample));
     const manifest = [...IMAGES.map(([key, , bands]) => `${key},${bands}`), `${MISSING},1`].join('\n') + '\n';
     await store.putText(IN, MANIFEST_KEY, manifest, 'text/csv');
     for (const line of manifest.trimEnd().split('\n')) say(`    ${line}`);

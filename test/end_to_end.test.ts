@@ -108,7 +108,7 @@ test('manifest in, COGs and JPEGs out, processed and failed CSVs next to the man
   }
   assert.match(readFileSync(path.join(workflowDir, '4band.tif.log'), 'utf8'), /Job terminated\.\n\t\(1\) Normal termination \(return value 0\)/);
   assert.match(readFileSync(path.join(workflowDir, 'not-a-tiff.tif.err'), 'utf8'), /not recognized as a supported file format/);
-  assert.match(readFileSync(path.join(workflowDir, 'post.out'), 'utf8'), /line 5 failed: .*not-a-tiff\.jpg missing; not-a-tiff\.tif\.err ends: ERROR 4: .*not recognized as a supported file format/);
+  assert.match(readFileSync(path.join(workflowDir, 'post.out'), 'utf8'), /line 5 failed: .*not-a-tiff\.jpg missing; not-a-tiff\.tif\.err says: ERROR 4: .*not recognized as a supported file format/);
   assert.match(readFileSync(path.join(workflowDir, 'post.out'), 'utf8'), /line 6 failed: the image s3:\/\/sco-in\/Counties\/WI\/Dane\/missing\.tif does not exist/);
   // The crondor job stays in the queue for the next quarter hour.
   assert.equal(fx.standin.schedd.get(`${crondorCluster}.0`)?.ad.toJSON().JobStatus, 1);

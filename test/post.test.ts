@@ -62,7 +62,7 @@ test('rows with both outputs go to processed, the rest to failed, next to the ma
   // Local copies for the person reading the workflow directory, and reasons in the log.
   assert.ok(existsSync(path.join(wf, `batch1_failed-${TS}.csv`)));
   const said = log.text();
-  assert.match(said, /line 2 failed: s3:\/\/sco-out\/Counties\/WI\/Wood\/4band\.jpg missing; 4band\.tif\.err ends: ERROR 1: preview failed/);
+  assert.match(said, /line 2 failed: s3:\/\/sco-out\/Counties\/WI\/Wood\/4band\.jpg missing; 4band\.tif\.err says: ERROR 1: preview failed/);
   assert.match(said, /line 4 failed: the image s3:\/\/sco-in\/Counties\/WI\/Dane\/gone\.tif does not exist/);
   assert.match(said, /line 5 failed: expected 2 columns/);
 });
