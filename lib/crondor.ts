@@ -85,6 +85,7 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
       const rejected = parsed.rejected.map(({ line, reason }) => ({ line, reason }));
       claimed.push({ sourceKey, processingKey, localFile, rows: parsed.rows, rejected });
       log.info(`claimed ${sourceKey} as ${processingKey}: ${parsed.rows.length} image row(s), ${parsed.rejected.length} bad row(s)`);
+      if (parsed.rows.length + parsed.rejected.length === 0) log.warn(`${sourceKey} has no rows: nothing to convert`);
     } catch (err) {
       log.error(`could not read ${processingKey}: ${(err as Error).message}`);
       await putBack(store, settings.inputBucket, [{ sourceKey, processingKey }], log);
