@@ -20,6 +20,7 @@ import { runPost } from './lib/post.ts';
 import { createS3Client, S3Store } from './lib/s3_store.ts';
 import { ApiSchedd } from './lib/schedd.ts';
 import {
+  DEFAULT_S3_ENDPOINT,
   loadS3Settings,
   readSecretFile,
   resolveApiAccess,
@@ -78,7 +79,7 @@ function addS3Options(cmd: Command): Command {
     .option(
       '-e, --s3-endpoint <host>',
       `S3 endpoint: a host (HTTPS, e.g. web.s3.wisc.edu) or a full URL (http://127.0.0.1:9000). ` +
-        `Give -a, -s and -e together, or none of them for ~/.chtc_s3/{access,secret}.key and ${'s3dev.chtc.wisc.edu'}`,
+        `Give -a, -s and -e together, or none of them for ~/.chtc_s3/{access,secret}.key and ${DEFAULT_S3_ENDPOINT}`,
     );
 }
 
