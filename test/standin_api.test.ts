@@ -25,7 +25,7 @@ async function call(method: string, p: string, body?: unknown, headers: Record<s
   const res = await fetch(`${standin.url}${p}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined && !(body instanceof Uint8Array) ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : body instanceof Uint8Array ? new Blob([body]) : JSON.stringify(body),
+    body: body === undefined ? undefined : body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body),
   });
   return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, any> };
 }
