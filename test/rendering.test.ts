@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { condorArguments, dagVarValue } from '../lib/condor_syntax.ts';
 import { layerName, renderDag } from '../lib/dag.ts';
@@ -10,6 +11,7 @@ import {
   renderNodeSubmit,
   type PipelineSettings,
 } from '../lib/submit_rendering.ts';
+import { lookupAttribute, parseSubmitDescription, splitArguments } from './standin/submit_description.ts';
 
 const settings: PipelineSettings = {
   inputBucket: 'sco-in',
@@ -154,4 +156,15 @@ test('white space in a pattern cannot split DAG node names', () => {
 test('HTCondor argument and DAG value quoting', () => {
   assert.equal(condorArguments(['a', 'b c', "it's", 'x"y', 'say "hi"', '']), `"a 'b c' 'it''s' x""y 'say ""hi""' ''"`);
   assert.equal(dagVarValue('a "b" \\c'), '"a \\"b\\" \\\\c"');
+});
+
+test('scitokens_workaround.sub is one job on hold in batch scitoken-fakeout, as condor_submit reads it', () => {
+  const text = readFileSync(new URL('../scitokens_workaround.sub', import.meta.url), 'utf8');
+  const { procs } = parseSubmitDescription(text, { clusterId: 7, iwd: '/home/sco' });
+  assert.equal(procs.length, 1);
+  const attr = (name: string) => lookupAttribute(procs[0]!, name);
+  assert.deepEqual(attr('JobBatchName'), { kind: 'literal', value: 'scitoken-fakeout' });
+  assert.deepEqual(attr('Cmd'), { kind: 'literal', value: '/bin/sleep' });
+  assert.deepEqual(splitArguments(procs[0]!), ['180']);
+  assert.deepEqual(attr('JobStatus'), { kind: 'literal', value: 5 });
 });
