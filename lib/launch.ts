@@ -55,6 +55,6 @@ async function assertBucketReadable(store: S3Store, bucket: string): Promise<voi
   try {
     for await (const _ of store.listObjects(bucket)) break;
   } catch (err) {
-    throw new UsageError(`cannot list bucket "${bucket}": ${(err as Error).message}`);
+    throw new Error(`cannot list bucket "${bucket}" (check the endpoint, the keys and the bucket name)`, { cause: err });
   }
 }

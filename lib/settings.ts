@@ -37,7 +37,11 @@ export function resolveS3Access(
       'access/secret keys must be provided together with an endpoint (-a FILE -s FILE -e HOST), or none of them',
     );
   }
-  endpointUrl(opts.s3Endpoint!); // fail now on a malformed endpoint, not in the crondor job
+  try {
+    endpointUrl(opts.s3Endpoint!); // fail now on a malformed endpoint, not in the crondor job
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   return {
     accessKeyFile: path.resolve(cwd, opts.accessKey!),
     secretKeyFile: path.resolve(cwd, opts.secretKey!),

@@ -79,3 +79,22 @@ test('a crondor cycle run by hand with nothing to do exits 0 and says so', async
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /no new manifests matching "\*raw\.csv" in s3:\/\/sco-in/);
 });
+
+test('launch checks the buckets before submitting anything', async () => {
+  const args = fx.launchArgs();
+  args[args.indexOf('--input-bucket') + 1] = 'no-such-bucket';
+  const before = fx.standin.schedd.all().length;
+  const r = await cli(args, { cwd: fx.launchDir });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot list bucket "no-such-bucket"/);
+  assert.match(r.stderr, /cause: .*NoSuchBucket/);
+  assert.equal(fx.standin.schedd.all().length, before);
+});
+
+test('a malformed S3 endpoint is a usage error', async () => {
+  const args = fx.launchArgs();
+  args[args.indexOf('-e') + 1] = 'web s3.wisc.edu';
+  const r = await cli(args);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Invalid S3 endpoint "web s3\.wisc\.edu"/);
+});
