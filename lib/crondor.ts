@@ -43,8 +43,8 @@ export type CycleResult =
   | { outcome: 'submitted'; workflowDir: string; dagClusterId: number; images: number; rejected: number }
   | { outcome: 'nothing-to-run'; workflowDir: string; rejected: number };
 
-export const NODE_SUBMIT_FILE = 'cog_node.sub';
-export const DAG_FILE = 'dagfile.dag';
+const NODE_SUBMIT_FILE = 'cog_node.sub';
+const DAG_FILE = 'dagfile.dag';
 
 type ClaimedManifest = WorkflowManifest & { rows: ImageRow[] };
 

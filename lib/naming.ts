@@ -21,7 +21,7 @@ export type ManifestState = 'processing' | 'processed' | 'failed';
 const STATE_FILE = /^(.*)(processing|processed|failed)-(\d{8}-\d{6})\.csv$/;
 
 /** The part of the file name kept in every state name: `batch1_` of `batch1_raw.csv`. */
-export function manifestStem(fileName: string): string {
+function manifestStem(fileName: string): string {
   if (fileName.endsWith('raw.csv')) return fileName.slice(0, -'raw.csv'.length);
   // The Python tool cut the last 7 characters of any name; keep the whole name instead.
   const withoutCsv = fileName.replace(/\.csv$/i, '');
@@ -42,12 +42,12 @@ export function stateKey(manifestKey: string, state: ManifestState, timestamp: s
   return folderOf(manifestKey) + stateFileName(baseName(manifestKey), state, timestamp);
 }
 
-export function stateFileName(manifestFileName: string, state: ManifestState, timestamp: string): string {
+function stateFileName(manifestFileName: string, state: ManifestState, timestamp: string): string {
   return `${manifestStem(manifestFileName)}${state}-${timestamp}.csv`;
 }
 
 /** Parses a state file name; null for anything else (e.g. a fresh manifest). */
-export function parseStateFileName(
+function parseStateFileName(
   fileName: string,
 ): { stem: string; state: ManifestState; timestamp: string } | null {
   const m = STATE_FILE.exec(fileName);

@@ -24,7 +24,7 @@ export type PipelineSettings = {
 };
 
 /** `crondor ...` arguments: SPEC 3.1's list, plus the REST API and launch directory. */
-export function crondorArguments(settings: PipelineSettings, launchDir: string): string[] {
+function crondorArguments(settings: PipelineSettings, launchDir: string): string[] {
   const args = [
     'crondor',
     '--input-bucket', settings.inputBucket,
@@ -54,7 +54,7 @@ export function postArguments(settings: Pick<PipelineSettings, 'inputBucket' | '
 }
 
 /** A submit-file `environment` value in the new syntax. */
-export function condorEnvironment(env: Record<string, string>): string {
+function condorEnvironment(env: Record<string, string>): string {
   const parts = Object.entries(env).map(([name, value]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not an environment variable name: ${name}`);
     const v = value.replaceAll('"', '""');
@@ -104,7 +104,7 @@ export function renderNodeSubmit(settings: Pick<PipelineSettings, 'inputBucket' 
 }
 
 /** The arguments `condor_submit_dag` gives condor_dagman, with absolute paths (see dagman.sub). */
-export function dagmanArguments(dagman: string, dagFile: string, maxJobs: number): string[] {
+function dagmanArguments(dagman: string, dagFile: string, maxJobs: number): string[] {
   return [
     '-p', '0', '-f', '-l', '.',
     '-Lockfile', `${dagFile}.lock`,

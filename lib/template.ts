@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 /** The folder of submit and DAG templates and the node executable. */
-export const SUBMIT_DIR = fileURLToPath(new URL('../submit/', import.meta.url));
+const SUBMIT_DIR = fileURLToPath(new URL('../submit/', import.meta.url));
 
 export function submitFilePath(name: string): string {
   return path.join(SUBMIT_DIR, name);
@@ -16,7 +16,7 @@ const PLACEHOLDER = /\{\{([A-Z_]+)\}\}/g;
  * template and its caller cannot drift apart silently. Values are single lines, because a
  * newline would start a new submit command or DAG statement, unless named in `blocks`.
  */
-export function fillTemplate(
+function fillTemplate(
   template: string,
   values: Record<string, string>,
   name = 'template',

@@ -8,7 +8,7 @@ import { z } from 'zod';
  * The post step reads it instead of guessing from local file names.
  */
 
-export const WORKFLOW_FILE = 'workflow.json';
+const WORKFLOW_FILE = 'workflow.json';
 
 const workflowRecord = z.object({
   timestamp: z.string(),
