@@ -1,26 +1,41 @@
 /**
- * Quoting for the places HTCondor reads our values: submit-file argument lists (the manual's
- * "new syntax") and DAG file statements.
+ * Quoting for the places HTCondor reads our values: submit-file argument and environment lists
+ * (the manual's "new syntax"), DAG file statements and ClassAd expressions.
  */
 
 /**
- * A submit-file `arguments` value in the new syntax: the whole list in double quotes, an
- * argument holding white space or a single quote wrapped in single quotes, `'` written `''`
- * and `"` written `""`.
+ * One word of a new-syntax list: `"` written `""`, and a word holding white space or a single
+ * quote (or an empty one) wrapped in single quotes, with `'` written `''`.
  */
+function newSyntaxWord(value: string): string {
+  const escaped = value.replaceAll('"', '""');
+  return value === '' || /[\s']/.test(value) ? `'${escaped.replaceAll("'", "''")}'` : escaped;
+}
+
+/** A submit-file `arguments` value in the new syntax: the whole list in double quotes. */
 export function condorArguments(argv: string[]): string {
-  const parts = argv.map((arg) => {
-    const escaped = arg.replaceAll('"', '""');
-    if (arg === '' || /[\s']/.test(arg)) return `'${escaped.replaceAll("'", "''")}'`;
-    return escaped;
+  return `"${argv.map(newSyntaxWord).join(' ')}"`;
+}
+
+/** A submit-file `environment` value in the new syntax: `"NAME=value NAME2='a b'"`. */
+export function condorEnvironment(env: Record<string, string>): string {
+  const parts = Object.entries(env).map(([name, value]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not an environment variable name: ${name}`);
+    return `${name}=${newSyntaxWord(value)}`;
   });
   return `"${parts.join(' ')}"`;
 }
 
-/** A DAG `VARS` value: double-quoted, with `\` and `"` escaped as DAGMan expects. */
-export function dagVarValue(value: string): string {
+/** Double quotes with `\` and `"` escaped by a backslash: DAG VARS values and ClassAd strings alike. */
+function backslashQuoted(value: string): string {
   return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
+
+/** A DAG `VARS` value. */
+export const dagVarValue = backslashQuoted;
+
+/** A ClassAd string literal, for constraints such as `JobBatchName == "..."`. */
+export const classAdString = backslashQuoted;
 
 /** DAG statements split on white space; refuse what they cannot carry instead of mangling it. */
 export function dagWord(value: string, what: string): string {
@@ -28,9 +43,4 @@ export function dagWord(value: string, what: string): string {
     throw new Error(`${what} "${value}" contains white space, which a DAG file line cannot carry`);
   }
   return value;
-}
-
-/** A ClassAd string literal, for constraints such as `JobBatchName == "..."`. */
-export function classAdString(value: string): string {
-  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }

@@ -1,4 +1,4 @@
-import { condorArguments } from './condor_syntax.ts';
+import { condorArguments, condorEnvironment } from './condor_syntax.ts';
 import { crondorBatchName } from './naming.ts';
 import type { ApiAccess, S3Access } from './settings.ts';
 import { renderTemplate, submitFilePath } from './template.ts';
@@ -51,16 +51,6 @@ export function postArguments(settings: Pick<PipelineSettings, 'inputBucket' | '
     '-s', settings.s3.secretKeyFile,
     '-e', settings.s3.endpoint,
   ];
-}
-
-/** A submit-file `environment` value in the new syntax. */
-function condorEnvironment(env: Record<string, string>): string {
-  const parts = Object.entries(env).map(([name, value]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not an environment variable name: ${name}`);
-    const v = value.replaceAll('"', '""');
-    return /[\s']/.test(value) || value === '' ? `${name}='${v.replaceAll("'", "''")}'` : `${name}=${v}`;
-  });
-  return `"${parts.join(' ')}"`;
 }
 
 export function renderCrondorSubmit(
