@@ -79,9 +79,9 @@ function classify(manifest: WorkflowManifest, text: string): ManifestRows {
   const rows: ManifestRows = { manifest, setAside: [], submitted: [] };
   for (const line of readManifestLines(text)) {
     const row = parseManifestLine(line);
-    const reason = 'reason' in row ? row.reason : rejectedAt.get(line.line);
-    if (reason === undefined && 'key' in row) rows.submitted.push({ line, key: row.key });
-    else rows.setAside.push({ line, reason: reason ?? 'set aside' });
+    if ('reason' in row) rows.setAside.push({ line, reason: row.reason });
+    else if (rejectedAt.has(line.line)) rows.setAside.push({ line, reason: rejectedAt.get(line.line)! });
+    else rows.submitted.push({ line, key: row.key });
   }
   return rows;
 }
