@@ -1,6 +1,6 @@
 /**
- * Quoting for the places HTCondor reads our values: submit-file argument and environment lists
- * (the manual's "new syntax"), DAG file statements and ClassAd expressions.
+ * Quoting for the places HTCondor reads our values: submit-file argument lists (the manual's
+ * "new syntax"), DAG file statements and ClassAd expressions.
  */
 
 /**
@@ -15,15 +15,6 @@ function newSyntaxWord(value: string): string {
 /** A submit-file `arguments` value in the new syntax: the whole list in double quotes. */
 export function condorArguments(argv: string[]): string {
   return `"${argv.map(newSyntaxWord).join(' ')}"`;
-}
-
-/** A submit-file `environment` value in the new syntax: `"NAME=value NAME2='a b'"`. */
-export function condorEnvironment(env: Record<string, string>): string {
-  const parts = Object.entries(env).map(([name, value]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not an environment variable name: ${name}`);
-    return `${name}=${newSyntaxWord(value)}`;
-  });
-  return `"${parts.join(' ')}"`;
 }
 
 /** Double quotes with `\` and `"` escaped by a backslash: DAG VARS values and ClassAd strings alike. */

@@ -9,6 +9,14 @@ import { z } from 'zod';
 
 export type JobAd = Record<string, unknown>;
 
+/**
+ * A value for `PATCH /jobs/{id}`: a bare string is ClassAd expression text, a typed string is
+ * quoted by the server, numbers and booleans are themselves.
+ */
+export type AttributeEdit = string | number | boolean | { type: 'string'; value: string };
+
+const versionResponse = z.object({ version: z.string(), commit: z.string() });
+
 const submitResponse = z.object({
   cluster_id: z.number().int(),
   job_ids: z.array(z.string()),
@@ -102,6 +110,24 @@ export class HtcondorApi {
   /** `GET /jobs/{id}`; null when the job is not in the queue. */
   async getJob(jobId: string): Promise<JobAd | null> {
     return this.call('GET', `/jobs/${encodeURIComponent(jobId)}`, undefined, [200], z.record(z.string(), z.unknown()), [404]);
+  }
+
+  /**
+   * `PATCH /jobs/{id}`: sets attributes of one job in one schedd transaction. The server has it
+   * though its OpenAPI document still says 501.
+   */
+  async editJob(jobId: string, attributes: Record<string, AttributeEdit>): Promise<void> {
+    await this.call('PATCH', `/jobs/${encodeURIComponent(jobId)}`, { attributes }, [200], z.unknown());
+  }
+
+  /** `DELETE /jobs/{id}`: removes one job (condor_rm). */
+  async removeJob(jobId: string, reason: string): Promise<void> {
+    await this.call('DELETE', `/jobs/${encodeURIComponent(jobId)}`, { reason }, [200], z.unknown(), [404]);
+  }
+
+  /** `GET /version`: the server's build. */
+  async version(): Promise<{ version: string; commit: string }> {
+    return (await this.call('GET', '/version', undefined, [200], versionResponse))!;
   }
 
   /** `DELETE /jobs` by constraint, as `condor_rm -constraint`; returns how many were matched. */

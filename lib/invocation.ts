@@ -13,7 +13,34 @@ export function selfInvocation(): Invocation {
   };
 }
 
-/** The environment jobs need from the launcher's (only settings, never secrets). */
+/**
+ * The variables the pipeline's jobs take from the environment of the launch. The schedd starts
+ * local and scheduler universe jobs with no inherited environment, and htcondor-api ignores
+ * `getenv`, so the launch captures these and every later job passes them on (the crondor job to
+ * DAGMan, DAGMan to the post step). Settings only: HTCondor's configuration and the tools'
+ * search path (as condor_submit_dag's getenv list), the AWS region and a private CA.
+ */
+const JOB_ENVIRONMENT = [
+  'CONDOR_CONFIG',
+  'PATH',
+  'HOME',
+  'USER',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'AWS_REGION',
+  'AWS_CA_BUNDLE',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+];
+
 export function jobEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
-  return env.AWS_REGION ? { AWS_REGION: env.AWS_REGION } : {};
+  const picked: Record<string, string> = {};
+  for (const name of JOB_ENVIRONMENT) {
+    const value = env[name];
+    // A value on several lines cannot be carried in a job's environment; leave it out.
+    if (value !== undefined && value !== '' && !/[\r\n]/.test(value)) picked[name] = value;
+  }
+  return picked;
 }

@@ -5,11 +5,16 @@ import type { S3Store } from './s3_store.ts';
 import type { Schedd } from './schedd.ts';
 import {
   postArguments,
-  renderCrondorSubmit,
+  crondorJob,
   type Invocation,
   type PipelineSettings,
 } from './submit_rendering.ts';
 import { UsageError } from './settings.ts';
+
+/** JobStatus values (SPEC 6). */
+const IDLE = 1;
+const RUNNING = 2;
+const HELD = 5;
 
 /**
  * Launch (SPEC 3.1): checks what can be checked now, while a person is watching, then submits
@@ -38,7 +43,11 @@ export async function launch(
     await assertBucketReadable(deps.store, bucket);
   }
   const batchName = crondorBatchName(settings.pattern);
-  const running = await deps.schedd.query(`JobBatchName =?= ${classAdString(batchName)}`, ['ClusterId', 'ProcId', 'JobStatus']);
+  // Only a live crondor blocks a new one; a completed or removed one may linger in the queue.
+  const running = await deps.schedd.query(
+    `JobBatchName =?= ${classAdString(batchName)} && (JobStatus == ${IDLE} || JobStatus == ${RUNNING} || JobStatus == ${HELD})`,
+    ['ClusterId', 'ProcId', 'JobStatus'],
+  );
   if (running.length > 0) {
     const ids = running.map((ad) => `${ad.ClusterId}.${ad.ProcId}`).join(', ');
     throw new UsageError(
@@ -46,7 +55,7 @@ export async function launch(
         `remove it first with condor_rm ${running[0]!.ClusterId} if you mean to replace it`,
     );
   }
-  const cluster = await deps.schedd.submit(renderCrondorSubmit(settings, deps.invocation, deps.launchDir, deps.environment));
+  const cluster = await deps.schedd.submit(crondorJob(settings, deps.invocation, deps.launchDir, deps.environment));
   deps.log.info(`submitted crondor job ${cluster}.0 (batch "${batchName}"), first cycle at the next quarter hour`);
   return cluster;
 }

@@ -1,4 +1,5 @@
-import { condorArguments, condorEnvironment } from './condor_syntax.ts';
+import { condorArguments } from './condor_syntax.ts';
+import { crondorSettings, dagmanSettings, type JobSubmission } from './job_settings.ts';
 import { crondorBatchName } from './naming.ts';
 import type { ApiAccess, S3Access } from './settings.ts';
 import { renderTemplate, submitFilePath } from './template.ts';
@@ -53,19 +54,39 @@ export function postArguments(settings: Pick<PipelineSettings, 'inputBucket' | '
   ];
 }
 
-export function renderCrondorSubmit(
+/** The crondor job (SPEC 3.1): its description and what is set on it after submission. */
+export function crondorJob(
   settings: PipelineSettings,
   invocation: Invocation,
   launchDir: string,
   environment: Record<string, string>,
-): string {
-  return renderTemplate('crondor.sub', {
-    NODE: invocation.program,
-    ARGUMENTS: condorArguments([...invocation.args, ...crondorArguments(settings, launchDir)]),
-    LAUNCH_DIR: launchDir,
-    ENVIRONMENT: condorEnvironment(environment),
-    BATCH_NAME: crondorBatchName(settings.pattern),
-  });
+): JobSubmission {
+  const argv = [...invocation.args, ...crondorArguments(settings, launchDir)];
+  const batchName = crondorBatchName(settings.pattern);
+  return {
+    description: renderTemplate('crondor.sub', {
+      NODE: invocation.program,
+      ARGUMENTS: condorArguments(argv),
+      LAUNCH_DIR: launchDir,
+      BATCH_NAME: batchName,
+    }),
+    expected: (clusterId) => ({
+      JobUniverse: 12,
+      Cmd: invocation.program,
+      TransferExecutable: false,
+      Arguments: { argv },
+      JobBatchName: batchName,
+      CronMinute: '*/15',
+      CronHour: '*',
+      CronDayOfMonth: '*',
+      CronMonth: '*',
+      CronDayOfWeek: '*',
+      Out: `${launchDir}/crondor_${clusterId}.out`,
+      Err: `${launchDir}/crondor_${clusterId}.err`,
+      LeaveJobInQueue: false,
+    }),
+    settings: crondorSettings(launchDir, environment),
+  };
 }
 
 /**
@@ -107,22 +128,33 @@ function dagmanArguments(dagman: string, dagFile: string, maxJobs: number): stri
   ];
 }
 
-export function renderDagmanSubmit(opts: {
+/** The DAGMan job `condor_submit_dag` would create for a DAG file, and what is set on it after submission. */
+export function dagmanJob(opts: {
   dagman: string;
   dagFile: string;
   batchName: string;
   maxJobs: number;
   environment: Record<string, string>;
-}): string {
-  return renderTemplate('dagman.sub', {
-    DAG_FILE: opts.dagFile,
-    DAGMAN: opts.dagman,
-    ARGUMENTS: condorArguments(dagmanArguments(opts.dagman, opts.dagFile, opts.maxJobs)),
-    ENVIRONMENT: condorEnvironment({
-      ...opts.environment,
-      _CONDOR_DAGMAN_LOG: `${opts.dagFile}.dagman.out`,
-      _CONDOR_MAX_DAGMAN_LOG: '0',
+}): JobSubmission {
+  const argv = dagmanArguments(opts.dagman, opts.dagFile, opts.maxJobs);
+  return {
+    description: renderTemplate('dagman.sub', {
+      DAG_FILE: opts.dagFile,
+      DAGMAN: opts.dagman,
+      ARGUMENTS: condorArguments(argv),
+      BATCH_NAME: opts.batchName,
     }),
-    BATCH_NAME: opts.batchName,
-  });
+    expected: () => ({
+      JobUniverse: 7,
+      Cmd: opts.dagman,
+      TransferExecutable: false,
+      Arguments: { argv },
+      JobBatchName: opts.batchName,
+      Out: `${opts.dagFile}.lib.out`,
+      Err: `${opts.dagFile}.lib.err`,
+      RemoveKillSig: 'SIGUSR1',
+      LeaveJobInQueue: false,
+    }),
+    settings: dagmanSettings(opts.dagFile, opts.environment),
+  };
 }

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { manifestCsv, parseManifest } from '../lib/manifest.ts';
 
 test("the Python project's sample manifest parses into four image rows", () => {
-  const text = readFileSync(new URL('../../shared/fixtures/manifests/test_raw.csv', import.meta.url), 'utf8');
+  const text = readFileSync(new URL('./fixtures/manifests/test_raw.csv', import.meta.url), 'utf8');
   const { rows, rejected } = parseManifest(text);
   assert.deepEqual(rejected, []);
   assert.deepEqual(

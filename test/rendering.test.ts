@@ -6,8 +6,8 @@ import { layerName, renderDag } from '../lib/dag.ts';
 import { dagBatchName } from '../lib/naming.ts';
 import {
   releaseSpread,
-  renderCrondorSubmit,
-  renderDagmanSubmit,
+  crondorJob,
+  dagmanJob,
   renderNodeSubmit,
   type PipelineSettings,
 } from '../lib/submit_rendering.ts';
@@ -34,26 +34,26 @@ function commands(description: string): Map<string, string> {
   return out;
 }
 
-test('the crondor job carries every setting of SPEC 3.1, with absolute paths', () => {
-  const text = renderCrondorSubmit(settings, invocation, '/home/sco/launch dir', { AWS_REGION: 'us-east-2' });
-  const c = commands(text);
+test('the crondor job carries SPEC 3.1 in lines both parsers read alike, absolute paths, and cannot start unconfigured', () => {
+  const job = crondorJob(settings, invocation, '/home/sco/launch dir', { AWS_REGION: 'us-east-2' });
+  const c = commands(job.description);
   assert.equal(c.get('universe'), 'local');
   assert.equal(c.get('executable'), '/opt/node/bin/node');
   assert.equal(c.get('transfer_executable'), 'false');
-  assert.equal(c.get('log'), '/home/sco/launch dir/crondor_$(CLUSTER).log');
-  assert.equal(c.get('output'), '/home/sco/launch dir/crondor_$(CLUSTER).out');
-  assert.equal(c.get('error'), '/home/sco/launch dir/crondor_$(CLUSTER).err');
+  // $(Cluster), not $(CLUSTER): golang-htcondor looks macros up with their exact case.
+  assert.equal(c.get('log'), '/home/sco/launch dir/crondor_$(Cluster).log');
+  assert.equal(c.get('output'), '/home/sco/launch dir/crondor_$(Cluster).out');
+  assert.equal(c.get('error'), '/home/sco/launch dir/crondor_$(Cluster).err');
   assert.equal(c.get('cron_minute'), '*/15');
   for (const k of ['cron_hour', 'cron_day_of_month', 'cron_month', 'cron_day_of_week']) assert.equal(c.get(k), '*');
-  assert.equal(c.get('on_exit_remove'), 'false');
-  assert.equal(c.get('getenv'), 'true');
   assert.equal(c.get('request_cpus'), '1');
   assert.equal(c.get('request_memory'), '512');
-  assert.equal(c.get('request_disk'), '512MB');
-  assert.equal(c.get('should_transfer_files'), 'YES');
-  assert.equal(c.get('when_to_transfer_output'), 'ON_EXIT');
+  assert.equal(c.get('request_disk'), '524288');
+  assert.equal(c.get('leave_in_queue'), 'false');
+  assert.equal(c.get('requirements'), 'false');
   assert.equal(c.get('batch_name'), 'COG-Pipeline-Crondor-*raw.csv');
-  assert.equal(c.get('environment'), '"AWS_REGION=us-east-2"');
+  // Read differently by the two parsers, so set after submission instead.
+  for (const k of ['on_exit_remove', 'environment', 'getenv', 'should_transfer_files', 'when_to_transfer_output']) assert.equal(c.get(k), undefined, k);
   assert.equal(
     c.get('arguments'),
     '"--import file:///opt/cog/node_modules/tsx/dist/loader.mjs /opt/cog/cog_pipeline.ts crondor ' +
@@ -61,7 +61,15 @@ test('the crondor job carries every setting of SPEC 3.1, with absolute paths', (
       '-e web.s3.wisc.edu -m 250 --api-url https://ap.example.edu:8080 --api-token-file /home/sco/.condor/tokens.d/ap ' +
       "--dagman /usr/bin/condor_dagman --launch-dir '/home/sco/launch dir'\"",
   );
-  assert.match(text, /^queue$/m);
+  assert.match(job.description, /^queue$/m);
+  assert.deepEqual(job.settings(77), {
+    OnExitRemove: false,
+    Environment: 'AWS_REGION=us-east-2',
+    UserLog: '/home/sco/launch dir/crondor_77.log',
+  });
+  const expected = job.expected(77);
+  assert.equal(expected.Out, '/home/sco/launch dir/crondor_77.out');
+  assert.equal(expected.JobUniverse, 12);
 });
 
 test('the node submit file carries SPEC 3.3, the later hold back-off and no secrets', () => {
@@ -100,25 +108,33 @@ test('the hold back-off never takes a modulo by zero', () => {
 });
 
 test('the DAGMan job is what condor_submit_dag would submit, with the batch name and -MaxJobs', () => {
-  const text = renderDagmanSubmit({
+  const dagFile = '/home/sco/workflow-run-20261125-101500/dagfile.dag';
+  const job = dagmanJob({
     dagman: '/usr/bin/condor_dagman',
-    dagFile: '/home/sco/workflow-run-20261125-101500/dagfile.dag',
+    dagFile,
     batchName: 'COG-Pipeline-DAG-*raw.csv',
     maxJobs: 250,
-    environment: {},
+    environment: { PATH: '/usr/bin:/bin', CONDOR_CONFIG: '/etc/condor/condor_config' },
   });
-  const c = commands(text);
+  const c = commands(job.description);
   assert.equal(c.get('universe'), 'scheduler');
   assert.equal(c.get('executable'), '/usr/bin/condor_dagman');
   assert.equal(c.get('batch_name'), 'COG-Pipeline-DAG-*raw.csv');
-  assert.equal(c.get('log'), '/home/sco/workflow-run-20261125-101500/dagfile.dag.dagman.log');
-  assert.equal(c.get('output'), '/home/sco/workflow-run-20261125-101500/dagfile.dag.lib.out');
-  assert.equal(c.get('+otherjobremoverequirements'), '"DAGManJobId =?= $(cluster)"');
+  assert.equal(c.get('log'), `${dagFile}.dagman.log`);
+  assert.equal(c.get('output'), `${dagFile}.lib.out`);
+  assert.equal(c.get('remove_kill_sig'), 'SIGUSR1');
+  assert.equal(c.get('requirements'), 'false');
+  for (const k of ['on_exit_remove', 'environment', 'getenv', '+otherjobremoverequirements', 'my.otherjobremoverequirements']) assert.equal(c.get(k), undefined, k);
   const args = c.get('arguments')!;
   assert.match(args, /-Dag \/home\/sco\/workflow-run-20261125-101500\/dagfile\.dag /);
   assert.match(args, /-MaxJobs 250 /);
   assert.match(args, /-UseDagDir"$/);
-  assert.match(c.get('environment')!, /_CONDOR_DAGMAN_LOG=\/home\/sco\/workflow-run-20261125-101500\/dagfile\.dag\.dagman\.out/);
+  assert.deepEqual(job.settings(88), {
+    OnExitRemove: { expression: '(ExitSignal =?= 11 || (ExitCode =!= UNDEFINED && ExitCode >= 0 && ExitCode <= 2))' },
+    Environment: `PATH=/usr/bin:/bin CONDOR_CONFIG=/etc/condor/condor_config _CONDOR_DAGMAN_LOG=${dagFile}.dagman.out _CONDOR_MAX_DAGMAN_LOG=0`,
+    OtherJobRemoveRequirements: 'DAGManJobId =?= 88',
+    UserLog: `${dagFile}.dagman.log`,
+  });
 });
 
 test('the DAG has one retried node per image, per-node VARS and a NOOP FINAL node with the post script', () => {

@@ -11,7 +11,7 @@ import type { PipelineSettings } from '../../lib/submit_rendering.ts';
 import { startStandin, type Standin, type StandinOptions } from '../standin/standin.ts';
 import { settingsFor, startS3Server } from './s3_server.ts';
 
-export const FIXTURES = new URL('../../../shared/fixtures/', import.meta.url);
+export const FIXTURES = new URL('../fixtures/', import.meta.url);
 export const fixturePath = (name: string) => fileURLToPath(new URL(`images/${name}`, FIXTURES));
 
 /** A real S3 server and the htcondor-api stand-in on loopback, key files, and a launch directory. */
