@@ -89,7 +89,7 @@ async function main(): Promise<number> {
 
     step('waiting for the DAG (what condor_watch_q would show)');
     const dag = await watchDag(api);
-    say(`    DAGMan job ${dag.ClusterId}.0 finished: DAG_Status ${dag.DAG_Status} (${dag.DAG_NodesDone} done, ${dag.DAG_NodesFailed} failed)`);
+    say(`    DAGMan job ${dag.ClusterId}.0 finished and left the queue (its post step wrote the CSVs below)`);
 
     await report(store, launchDir, manifest);
     step('next step: the same launch on a real pool');
@@ -112,16 +112,17 @@ async function watchDag(api: HtcondorApi): Promise<JobAd> {
   const projection = ['ClusterId', 'JobStatus', 'DAG_NodesTotal', 'DAG_NodesDone', 'DAG_NodesFailed', 'DAG_NodesQueued', 'DAG_Status'];
   const deadline = Date.now() + TIMEOUT_MS;
   let last = '';
-  let seen = false;
+  let seen: JobAd | undefined;
   while (Date.now() < deadline) {
     const [dag] = await api.listJobs({ constraint, projection });
-    if (!dag && seen) throw new Error('the DAGMan job left the queue before completing (was it removed?)');
+    // A finished DAGMan job leaves the queue at once (leave_in_queue = false).
+    if (!dag && seen) return seen;
+    if (dag?.JobStatus === 4) return dag;
     if (dag) {
-      seen = true;
+      seen = dag;
       const line = `${dag.DAG_NodesDone ?? 0}/${dag.DAG_NodesTotal ?? '?'} nodes done, ${dag.DAG_NodesFailed ?? 0} failed, ${dag.DAG_NodesQueued ?? 0} in the queue`;
       if (line !== last && dag.DAG_NodesTotal !== undefined) say(`    ${new Date().toLocaleTimeString()}  DAGMan job ${dag.ClusterId}.0: ${line}`);
       last = line;
-      if (dag.JobStatus === 4) return dag;
     }
     await sleep(500);
   }

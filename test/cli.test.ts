@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { HtcondorApi } from '../lib/htcondor_api.ts';
 import { startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
 import { runCli as cli } from './support/run_cli.ts';
 
@@ -62,16 +63,37 @@ test('launch submits the crondor job, prints its id as the Python tool did, and 
   assert.equal(ad.JobBatchName, 'COG-Pipeline-Crondor-*raw.csv');
   assert.equal(ad.CronMinute, '*/15');
   assert.equal(ad.UserLog, path.join(fx.launchDir, `crondor_${m[1]}.log`));
+  assert.equal(ad.Out, path.join(fx.launchDir, `crondor_${m[1]}.out`));
+  assert.equal(ad.OnExitRemove, false);
+  assert.equal(ad.Requirements, true);
   assert.equal(ad.JobStatus, 1);
   // Only the key files' paths travel with the job, never the keys or the token.
   const text = JSON.stringify(ad);
   assert.ok(text.includes(fx.settings.s3.secretKeyFile));
   assert.ok(!text.includes(readFileSync(fx.standin.tokenFile, 'utf8').trim()));
-  assert.match(readFileSync(path.join(fx.launchDir, `crondor_${m[1]}.log`), 'utf8'), /^000 \(\d+\.000\.000\) .* Job submitted from host/);
+  assert.ok(!text.includes(fx.s3.secretAccessKey));
 
   const again = await cli(fx.launchArgs(), { cwd: fx.launchDir });
   assert.equal(again.code, 2);
   assert.match(again.stderr, new RegExp(`already in the queue \\(${m[1]}\\.0\\)`));
+  await fx.schedd.removeByConstraint(`ClusterId == ${m[1]}`, 'test over');
+});
+
+test('a completed or removed crondor job still listed in the queue does not block a new launch', async () => {
+  await fx.reset();
+  // Jobs submitted through htcondor-api stay listed 10 days after they complete (LeaveJobInQueue).
+  const api = new HtcondorApi({ url: fx.standin.url, token: readFileSync(fx.standin.tokenFile, 'utf8').trim() });
+  try {
+    const { clusterId } = await api.submit('executable = /bin/true\ntransfer_executable = false\nbatch_name = COG-Pipeline-Crondor-*raw.csv\nqueue\n');
+    const done = await fx.standin.waitForJob(`${clusterId}.0`, { statuses: [4] });
+    assert.equal(done.status, 4, 'the old job completed and is still listed');
+    const r = await cli(fx.launchArgs(), { cwd: fx.launchDir });
+    assert.equal(r.code, 0, r.stderr);
+    const m = /JobID (\d+)\.0/.exec(r.stdout)!;
+    await fx.schedd.removeByConstraint(`ClusterId == ${m[1]}`, 'test over');
+  } finally {
+    await api.close();
+  }
 });
 
 test('a crondor cycle run by hand with nothing to do exits 0 and says so', async () => {

@@ -76,6 +76,6 @@ test('the lines the pipeline avoids give, on the real parser, what its checks wo
   assert.match(String(macros.UserLog), /^\/l\/4242\.\.\.4242\./, '$(CLUSTER) and $(cluster) expand to nothing');
   const quoted = asServerJson(vectors.find((v) => v.name === 'environment in quotes keeps them')!.ads![0]!.attributes);
   assert.equal(quoted.Environment, `"A=1 B='x y'"`);
-  const plus = asServerJson(vectors.find((v) => v.name.startsWith('MY. attributes'))!.ads![0]!.attributes);
-  assert.equal(plus.OtherJobRemoveRequirements, undefined, '+Attr lines are dropped');
+  const plus = asServerJson(vectors.find((v) => v.name.startsWith('+Attr never reaches the ad'))!.ads![0]!.attributes);
+  assert.equal(plus.OtherJobRemoveRequirements, undefined, '+Attr lines never reach the ad');
 });
