@@ -443,3 +443,37 @@ test('fromJSON inverts toJSON', () => {
   assert.throws(() => ClassAd.fromJSON({ X: '/Expr(a ==)/' }), ClassAdSyntaxError);
   assert.throws(() => ClassAd.fromJSON({ X: { nested: 1 } }), TypeError);
 });
+
+test('with a target ad: TARGET.x is the target\'s, unscoped names fall back to it, MY.x does not', () => {
+  const job = new ClassAd({ RequestMemory: 512, Name: 'job' });
+  job.setExpr('Requirements', '(TARGET.Arch =!= UNDEFINED) && TARGET.Memory >= RequestMemory && Memory >= 1024');
+  job.setExpr('Mine', 'MY.Memory');
+  job.setExpr('TheirName', 'TARGET.Name');
+  job.setExpr('UnscopedName', 'Name');
+  const schedd = new ClassAd({ Arch: 'X86_64', Memory: 2048, Name: 'schedd' });
+  assert.deepEqual(job.evaluate('Requirements', { now: NOW, target: schedd }), T);
+  assert.deepEqual(job.evaluate('Mine', { target: schedd }), UNDEF);
+  assert.deepEqual(job.evaluate('TheirName', { target: schedd }), str('schedd'));
+  assert.deepEqual(job.evaluate('UnscopedName', { target: schedd }), str('job'), 'the ad\'s own attribute wins');
+  // Without a target (condor_q, job policy) TARGET is undefined, as before.
+  assert.deepEqual(job.evaluate('Requirements', { now: NOW }), F, 'UNDEFINED =!= UNDEFINED is false');
+  assert.deepEqual(job.evaluateExpr('TARGET.Memory >= RequestMemory', { now: NOW }), UNDEF);
+  // A missing target attribute is undefined: HasFileTransfer is not in a schedd's ad.
+  assert.deepEqual(job.evaluateExpr('TARGET.HasFileTransfer', { target: schedd }), UNDEF);
+  assert.deepEqual(job.evaluateExpr('(TARGET.Arch =!= UNDEFINED) && TARGET.HasFileTransfer', { target: schedd }), UNDEF);
+  assert.equal(matchesConstraint('TARGET.Memory > 1000', job, { target: schedd }), true);
+});
+
+test('an attribute of the target ad is evaluated with the roles swapped; cycles across the two ads are errors', () => {
+  const job = new ClassAd({ RequestCpus: 4, Owner: 'cog' });
+  job.setExpr('Check', 'TARGET.Start');
+  job.setExpr('Loop', 'TARGET.Back');
+  const schedd = new ClassAd({ Cpus: 8, TotalLocalJobsRunning: 3 });
+  // In the schedd's expression MY is the schedd and TARGET the job.
+  schedd.setExpr('Start', 'TotalLocalJobsRunning < 200 && MY.Cpus >= TARGET.RequestCpus && Owner == "cog"');
+  schedd.setExpr('Back', 'TARGET.Loop');
+  assert.deepEqual(job.evaluate('Check', { target: schedd }), T);
+  assert.deepEqual(schedd.evaluate('Start', { target: job }), T);
+  assert.deepEqual(job.evaluate('Loop', { target: schedd }), ERR);
+  assert.deepEqual(schedd.evaluate('Start'), UNDEF, 'without the job as target, TARGET.RequestCpus is undefined');
+});

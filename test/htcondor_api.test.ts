@@ -63,11 +63,11 @@ test('remove by constraint takes every job of a batch, as condor_rm -c does, and
   assert.equal(await api.removeJobs('JobBatchName == "COG-Pipeline-DAG-*raw.csv"', 'again'), 0);
 });
 
-test('a rejected submit description surfaces the server message', async () => {
-  await assert.rejects(api.submit('executable = /bin/true\nfrobnicate = 3\nqueue\n'), (err: unknown) => {
+test('a rejected submit description surfaces the server message (htcondor-api answers 500)', async () => {
+  await assert.rejects(api.submit('executable = /bin/true\nthis is not a command\nqueue\n'), (err: unknown) => {
     assert.ok(err instanceof HtcondorApiError);
-    assert.equal(err.status, 400);
-    assert.match(err.message, /POST .*\/api\/v1\/jobs answered 400: .*frobnicate/);
+    assert.equal(err.status, 500);
+    assert.match(err.message, /POST .*\/api\/v1\/jobs answered 500: Internal Server Error: Job submission failed: .*line 2, col 6 \(near "is"\)/);
     return true;
   });
 });

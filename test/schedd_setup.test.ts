@@ -72,17 +72,18 @@ test('the DAGMan job gets condor_submit_dag\'s requeue rule, node removal, log a
   }
 });
 
-/** Submits the crondor job through a proxy with `rules`; returns the error and the jobs left in its batch. */
+/** Submits the crondor job through a proxy with `rules`; returns the error and the jobs it left in the queue. */
 async function submitThrough(rules: ProxyRules): Promise<{ error: Error; left: unknown[] }> {
   const proxy = await startRewritingProxy(standin.url, rules);
   const schedd = scheddAt(proxy.url);
+  const before = standin.schedd.all().length;
   try {
     const error = await schedd.submit(crondorJob(settings, invocation, '/home/sco/launch', env)).then(
       () => assert.fail('the submission should have failed'),
       (err: Error) => err,
     );
-    const left = await schedd.query(`JobBatchName == "COG-Pipeline-Crondor-*it's raw.csv" && JobStatus != 3`, ['ClusterId']);
-    return { error, left };
+    // Removed jobs leave the queue at once (leave_in_queue = false).
+    return { error, left: standin.schedd.all().slice(before).map((job) => job.id) };
   } finally {
     await schedd.close();
     await proxy.close();

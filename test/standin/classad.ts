@@ -13,7 +13,12 @@
  * Booleans act as 0/1 in arithmetic and in `==` `<` etc. (`true == 1` is
  * true, `true + 1` is 2); `=?=`/`=!=` never convert types (`true =?= 1` and
  * `10 =?= 10.0` are false). Evaluation is against one ad, as condor_q and the
- * schedd's job policy do: `MY.x` names the ad itself, `TARGET.x` is undefined.
+ * schedd's job policy do (`MY.x` names the ad itself, `TARGET.x` is undefined),
+ * or against an ad and a target ad, as matchmaking does (compat_classad.cpp
+ * EvalBool(name, my, target), which the schedd's IsLocalJobEligibleToRun uses):
+ * `TARGET.x` is looked up in the target ad, an unscoped name the ad does not
+ * define falls back to the target ad, and an attribute of the target ad is
+ * evaluated with the roles swapped (its `MY` is the target, its `TARGET` the ad).
  *
  * Deliberate simplifications: no nested ClassAds, subscripts, bitwise
  * operators or time values; real arithmetic that overflows or divides by zero
@@ -66,6 +71,8 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 export interface EvalOptions {
   /** Seconds since the epoch used by time() and CurrentTime; defaults to the clock. */
   readonly now?: number;
+  /** The other ad of a match (`TARGET`); without it `TARGET.x` is undefined. */
+  readonly target?: ClassAd;
 }
 
 const UNDEFINED: ScalarValue = { type: 'undefined' };
@@ -421,9 +428,11 @@ export function unparse(expr: Expr): string {
 
 interface EvalContext {
   readonly ad: ClassAd;
+  /** The match's other ad, if any. */
+  readonly target: ClassAd | undefined;
   readonly now: number;
-  /** Lower-cased names of attributes being evaluated, to turn cycles into error. */
-  readonly active: Set<string>;
+  /** Per ad, lower-cased names of attributes being evaluated, to turn cycles into error. */
+  readonly active: Map<ClassAd, Set<string>>;
 }
 
 function evaluate(expr: Expr, ctx: EvalContext): Value {
@@ -452,16 +461,26 @@ function evaluate(expr: Expr, ctx: EvalContext): Value {
 }
 
 function lookup(name: string, scope: 'MY' | 'TARGET' | undefined, ctx: EvalContext): Value {
-  if (scope === 'TARGET') return UNDEFINED; // single-ad evaluation has no target ad
+  if (scope === 'TARGET') return ctx.target ? resolve(ctx.target, ctx.ad, name, ctx) : UNDEFINED;
+  if (scope === 'MY' || ctx.ad.has(name)) return resolve(ctx.ad, ctx.target, name, ctx);
+  // An unscoped name this ad does not define: the target ad's, then CurrentTime.
+  if (ctx.target?.has(name)) return resolve(ctx.target, ctx.ad, name, ctx);
+  return name.toLowerCase() === 'currenttime' ? integer(ctx.now) : UNDEFINED;
+}
+
+/** The value of `ad`'s attribute `name`, evaluated with `ad` as MY and `other` as TARGET. */
+function resolve(ad: ClassAd, other: ClassAd | undefined, name: string, ctx: EvalContext): Value {
+  const bound = ad.get(name);
+  if (bound === undefined) return UNDEFINED;
   const key = name.toLowerCase();
-  const bound = ctx.ad.get(name);
-  if (bound === undefined) return scope === undefined && key === 'currenttime' ? integer(ctx.now) : UNDEFINED;
-  if (ctx.active.has(key)) return ERROR;
-  ctx.active.add(key);
+  let active = ctx.active.get(ad);
+  if (!active) ctx.active.set(ad, (active = new Set()));
+  if (active.has(key)) return ERROR;
+  active.add(key);
   try {
-    return evaluate(bound, ctx);
+    return evaluate(bound, { ad, target: other, now: ctx.now, active: ctx.active });
   } finally {
-    ctx.active.delete(key);
+    active.delete(key);
   }
 }
 
@@ -905,7 +924,7 @@ export class ClassAd {
   evaluateExpr(expr: Expr | string, options?: EvalOptions): Value {
     const tree = typeof expr === 'string' ? parseExpr(expr) : expr;
     const now = options?.now ?? Math.floor(Date.now() / 1000);
-    return evaluate(tree, { ad: this, now, active: new Set() });
+    return evaluate(tree, { ad: this, target: options?.target, now, active: new Map() });
   }
 
   /**

@@ -1,16 +1,22 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { applyRescue, DagParseError, parseDag, type NodeSpec } from './dag_file.ts';
+import os from 'node:os';
 import type { Execution, Outcome } from './executor.ts';
 import { killGroup, startProcess, type Started } from './processes.ts';
 import { JobStatus, numberAttr, status, stringAttr, SubmitRejected, type Job, type StandinSchedd } from './schedd.ts';
-import { parseEnvironment, splitArguments } from './submit_description.ts';
 import { appendEvent, type Termination } from './userlog.ts';
 
 /**
  * TEST STAND-IN for condor_dagman, run in-process for a scheduler universe job whose executable
  * is condor_dagman. It follows the HTCondor manual's DAGMan chapters and condor_dagman's own
  * behaviour (dagman_main.cpp, dag.cpp):
+ *  - its arguments and environment are the DAGMan job's, as the schedd read them from the ad
+ *    (the executor: Arguments/Args, Environment/Env, plus CONDOR_ID; nothing inherited);
+ *  - its debug log (dagman.out) is `_CONDOR_DAGMAN_LOG` from that environment (relative to its
+ *    working directory, the job's Iwd), else `default.dagman.out` in that working directory
+ *    (dagman_main.cpp main_pre_dc_init), which for a job submitted through htcondor-api is the
+ *    spool directory; the absolute name is put back in the environment scripts inherit;
  *  - arguments as condor_submit_dag writes them (-Dag, -MaxJobs, -MaxIdle, -UseDagDir,
  *    -Lockfile, -AutoRescue, -DoRescueFrom, ...); anything else stops it with a usage error;
  *  - the DAG file (dag_file.ts); node jobs are submitted as direct submission does, from the
@@ -33,7 +39,8 @@ import { appendEvent, type Termination } from './userlog.ts';
  *    remaining node jobs removed, running POST scripts killed, and the FINAL node run;
  *  - condor_hold: no more submissions or scripts (running ones are killed and rerun later); node
  *    jobs carry on. Real DAGMan exits and, once released, recovers its state from the nodes log;
- *    this one keeps its state in memory and resumes.
+ *    this one keeps its state in memory and resumes. The same when DAGMan dies by a signal
+ *    (Executor.crash) and its OnExitRemove requeues it: the next run resumes where it was.
  * POST script macros: $JOB $RETRY $MAX_RETRIES $JOBID $RETURN $PRE_SCRIPT_RETURN $DAG_STATUS
  * $FAILED_COUNT, each as a whole argument.
  */
@@ -75,7 +82,14 @@ class DagNode {
   }
 }
 
-export type DagmanDeps = { schedd: StandinSchedd; submitRetryDelayMs: number };
+export type DagmanDeps = {
+  schedd: StandinSchedd;
+  submitRetryDelayMs: number;
+  /** DAGMan's environment: the job's, as the schedd read it, with CONDOR_ID. */
+  env: Record<string, string>;
+  /** condor_dagman's arguments, as the schedd read them from the job's ad. */
+  argv: string[];
+};
 
 type Args = {
   dagFile: string;
@@ -91,7 +105,8 @@ export class DagmanRunner implements Execution {
   private readonly schedd: StandinSchedd;
   private readonly env: Record<string, string>;
   private readonly iwd: string;
-  private readonly dagmanOut: string | undefined;
+  private readonly dagmanOut: string;
+  private readonly argv: string[];
   private args: Args | undefined;
   private workDir = '';
   private nodesLog = '';
@@ -119,19 +134,20 @@ export class DagmanRunner implements Execution {
     private readonly deps: DagmanDeps,
   ) {
     this.schedd = deps.schedd;
-    // DAGMan's environment is its job's; scripts and node submissions inherit it.
-    this.env = { ...parseEnvironment(job.submitted), CONDOR_ID: job.id };
     this.iwd = stringAttr(job.ad, 'Iwd') ?? '/';
-    // condor_submit_dag names dagman.out in _CONDOR_DAGMAN_LOG; without it, beside the DAG file.
-    const named = this.env._CONDOR_DAGMAN_LOG ?? dagFileIn(splitArguments(job.submitted));
-    this.dagmanOut = named === undefined ? undefined : path.resolve(this.iwd, named + (this.env._CONDOR_DAGMAN_LOG ? '' : '.dagman.out'));
+    this.argv = deps.argv;
+    // main_pre_dc_init: _CONDOR_DAGMAN_LOG made absolute, else default.dagman.out in the working directory.
+    const named = deps.env._CONDOR_DAGMAN_LOG;
+    this.dagmanOut = named ? path.resolve(this.iwd, named) : path.join(this.iwd, 'default.dagman.out');
+    // DAGMan's environment is its job's; scripts and node submissions inherit it.
+    this.env = { ...deps.env, _CONDOR_DAGMAN_LOG: this.dagmanOut };
   }
 
   run(executing: () => void): Promise<Outcome> {
     const done = new Promise<Outcome>((resolve) => (this.resolveRun = resolve));
     executing();
     if (this.started) {
-      this.log('Resuming after condor_release (this stand-in kept the DAG state in memory; condor_dagman recovers it from the nodes log)');
+      this.log('Resuming (this stand-in kept the DAG state in memory; condor_dagman, started again after condor_release or a requeue, recovers it from the nodes log)');
       this.paused = false;
       this.step();
     } else {
@@ -160,6 +176,21 @@ export class DagmanRunner implements Execution {
     this.removedByUser();
   }
 
+  /** DAGMan dies by `signal` (test hook): like a hold, the run ends and the state is kept for the next one. */
+  crash(signal: NodeJS.Signals): void {
+    if (this.ended) return;
+    this.log(`Caught signal ${signal}: condor_dagman dies`);
+    this.paused = true;
+    for (const node of this.nodes) {
+      if (node.post) {
+        killGroup(node.post.child, 'SIGKILL');
+        node.post = undefined;
+        this.pendingPosts.push(node);
+      }
+    }
+    this.settle({ kind: 'exited', termination: { exitCode: null, signal: os.constants.signals[signal] } });
+  }
+
   shutdown(): void {
     this.ended = true;
     this.unsubscribe();
@@ -184,7 +215,7 @@ export class DagmanRunner implements Execution {
       this.settle({ kind: 'hold', reason: `Error from starter: Failed to open the standard output or error of condor_dagman: ${(e as Error).message}`, code: 7, subcode: 0 });
       return;
     }
-    const argv = splitArguments(job.submitted);
+    const argv = this.argv;
     const execName = `condor_scheduniv_exec.${job.id}`;
     this.log('******************************************************');
     this.log(`** ${execName} (CONDOR_DAGMAN) STARTING UP`);
@@ -444,6 +475,9 @@ export class DagmanRunner implements Execution {
   private readonly onStatus = (job: Job, previous: number) => {
     const node = this.byJob.get(job.id);
     if (!node || this.ended) return;
+    // condor_rm of DAGMan and its nodes together: DAGMan gets its SIGUSR1 before it reads the
+    // nodes' abort events from the log (it polls the log), so it handles its removal first.
+    if (status(this.job) === JobStatus.removed && !this.removed && !this.paused && this.resolveRun) this.removedByUser();
     const s = status(job);
     if (s === JobStatus.running && previous !== JobStatus.running) this.event('ULOG_EXECUTE', node, job.id);
     else if (s === JobStatus.held) {
@@ -580,7 +614,7 @@ export class DagmanRunner implements Execution {
    * The main loop waits until all of it is done, so node aborts cannot advance the DAG meanwhile.
    */
   private removedByUser(): void {
-    if (this.ended) return;
+    if (this.ended || this.removed) return;
     const wasStepping = this.stepping;
     this.stepping = true;
     try {
@@ -707,7 +741,6 @@ export class DagmanRunner implements Execution {
 
   /** A line in dagman.out, stamped as DAGMan's debug log stamps them. */
   private log(message: string): void {
-    if (this.dagmanOut === undefined) return;
     const when = stamp(this.schedd.now());
     this.tryAppend(this.dagmanOut, message.split('\n').map((l) => `${when} ${l}\n`).join(''));
   }
@@ -806,12 +839,6 @@ function parseArgs(argv: string[]): Args {
   if (dags.length > 1) throw usage(`This stand-in runs one DAG file per DAGMan job, not ${dags.length}`);
   args.dagFile = dags[0]!;
   return args;
-}
-
-/** The DAG file among condor_dagman's arguments, for naming dagman.out before they are checked. */
-function dagFileIn(argv: string[]): string | undefined {
-  const i = argv.findIndex((a) => a.toLowerCase() === '-dag');
-  return i >= 0 ? argv[i + 1] : undefined;
 }
 
 /** The status table's figures, in DAGMan's `%5d   %5d    %5d   %5d   %5d      %5d    %5d    %5d`. */

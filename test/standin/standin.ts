@@ -8,9 +8,14 @@ import { HttpError, startApiServer } from './http_api.ts';
 import { status, StandinSchedd, type Job } from './schedd.ts';
 
 /**
- * TEST AND DEMO STAND-IN for htcondor-api and the schedd behind it, and for the pool that runs
- * its jobs (executor.ts). Production runs on a real HTCondor pool; this exists because none can
- * be installed here. Binds 127.0.0.1 on a free port.
+ * TEST AND DEMO STAND-IN for htcondor-api (golang-htcondor v0.12.4, http_api.ts) and the HTCondor
+ * 25.x schedd behind it (schedd.ts), and for the pool that runs its jobs (executor.ts).
+ * Production runs on a real HTCondor pool; this exists because none can be installed here.
+ * Binds 127.0.0.1 on a free port.
+ *
+ * Time: the schedd and the executor share one clock, the real one unless `clock` is given. With
+ * a given clock, advanceClock() moves it forward and runs a negotiation cycle (cron jobs whose
+ * DeferralTime has come start) and the periodic pass (LeaveJobInQueue, periodic_*).
  *
  * Besides the REST API, two control routes (same bearer token) stand in for time passing:
  *  - `POST /standin/cron/{cluster.proc}` runs an idle cron job now and answers once the run is
@@ -30,6 +35,14 @@ export type Standin = {
   /** Runs an idle cron job now (instead of at its next cron time); resolves when that run is over. */
   runCron(jobId: string): Promise<JobState>;
   /**
+   * Moves the injected clock (StandinOptions.clock) `ms` forward, then runs a negotiation cycle
+   * (idle jobs whose DeferralTime has come start; the promise resolves once they have been
+   * started, not finished) and the periodic pass. Throws without an injected clock.
+   */
+  advanceClock(ms: number): Promise<void>;
+  /** The stand-in's clock (the injected one, moved by advanceClock, or the real one). */
+  now(): Date;
+  /**
    * Resolves once the job has one of `statuses` (JobStatus numbers) or has left the queue
    * (with no statuses given: only once it has left); rejects after `timeoutMs`.
    */
@@ -45,7 +58,19 @@ export type StandinOptions = {
   owner?: string;
   /** How jobs run; the defaults suit the demo, tests shorten the delays. */
   execution?: Partial<Omit<ExecutorOptions, 'host' | 'executeDir'>>;
+  /**
+   * The clock of the schedd and the executor (QDate, cron schedules, time() in expressions...);
+   * the real time when absent. Giving one enables advanceClock(); see fixedClock().
+   */
+  clock?: () => Date;
 };
+
+/** A clock standing still at `start` (a Date, or anything `new Date()` reads), for StandinOptions.clock. */
+export function fixedClock(start: Date | string | number): () => Date {
+  const at = new Date(start).getTime();
+  if (Number.isNaN(at)) throw new Error(`not a time: ${String(start)}`);
+  return () => new Date(at);
+}
 
 const DEFAULT_WAIT_MS = 60_000;
 
@@ -58,7 +83,10 @@ export async function startStandin(opts: StandinOptions = {}): Promise<Standin> 
   const workingDir = path.join(directory, 'server');
   mkdirSync(workingDir, { recursive: true });
   const host = '<127.0.0.1:9618>';
-  const schedd = new StandinSchedd({ spoolDir: path.join(directory, 'spool'), owner: opts.owner ?? os.userInfo().username, host });
+  let offsetMs = 0;
+  const baseClock = opts.clock;
+  const now = () => (baseClock ? new Date(baseClock().getTime() + offsetMs) : new Date());
+  const schedd = new StandinSchedd({ spoolDir: path.join(directory, 'spool'), owner: opts.owner ?? os.userInfo().username, host, now });
   const executor = new Executor(schedd, {
     host,
     executeDir: path.join(directory, 'execute'),
@@ -101,14 +129,17 @@ export async function startStandin(opts: StandinOptions = {}): Promise<Standin> 
       check();
     });
 
-  // Submissions are made from the server's environment (getenv); jobs are not node:test files.
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && name !== 'NODE_TEST_CONTEXT') env[name] = value;
+  const advanceClock = async (ms: number): Promise<void> => {
+    if (!baseClock) throw new Error('advanceClock needs an injected clock (StandinOptions.clock)');
+    if (!(ms >= 0)) throw new Error(`the clock only moves forward (asked to move ${ms} ms)`);
+    offsetMs += ms;
+    executor.negotiateNow();
+    executor.periodicPass();
+  };
   const server = await startApiServer({
     schedd,
     token,
     workingDir,
-    env,
     control: async (req, url) => {
       const cron = /^\/standin\/cron\/(\d+\.\d+)$/.exec(url.pathname);
       if (cron && req.method === 'POST') {
@@ -140,6 +171,8 @@ export async function startStandin(opts: StandinOptions = {}): Promise<Standin> 
     executor,
     directory,
     runCron,
+    advanceClock,
+    now,
     waitForJob,
     async stop() {
       await executor.stop();
