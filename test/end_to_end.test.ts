@@ -5,18 +5,26 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fixturePath, keysOf, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
 import { runCli } from './support/run_cli.ts';
+import { fixedClock } from './standin/standin.ts';
 
 /**
- * The whole pipeline as a user runs it: launch, a crondor cycle, the DAG with the real
- * generate_cogs.sh and Debian's GDAL, and post, against a real S3 server and the htcondor-api
- * stand-in on loopback.
+ * The whole pipeline as a user runs it: launch, the crondor job started by the schedd at its
+ * cron times, the DAG with the real generate_cogs.sh and Debian's GDAL, and post, against a real
+ * S3 server and the htcondor-api stand-in on loopback, which treats the jobs as the real
+ * htcondor-api and schedd do (golang-htcondor's parser, spooling rewrite, the schedd's own ad,
+ * no inherited environment). The stand-in's clock is a test clock moved by quarter hours.
  */
 
 let fx: PipelineFixture;
 let crondorCluster: string;
+const QUARTER_HOUR = 15 * 60_000;
+// 10:07:30 local time: the first cron time is 10:15.
+const START = new Date(2026, 10, 25, 10, 7, 30);
 
 before(async () => {
-  fx = await startPipelineFixture({ standin: { execution: { startDelayMs: 50, periodicIntervalMs: 200, submitRetryDelayMs: 100 } } });
+  fx = await startPipelineFixture({
+    standin: { clock: fixedClock(START), execution: { startDelayMs: 50, periodicIntervalMs: 200, submitRetryDelayMs: 100 } },
+  });
   await fx.reset();
   const launched = await runCli(fx.launchArgs(), { cwd: fx.launchDir });
   assert.equal(launched.code, 0, launched.stderr);
@@ -26,9 +34,19 @@ after(async () => {
   await fx.stop();
 });
 
-/** Runs the crondor job's cycle now and finds the workflow it submitted. */
+/** Moves the clock to the crondor job's next cron time and waits for that run to end. */
+async function nextQuarterHour(): Promise<void> {
+  const id = `${crondorCluster}.0`;
+  const deferral = Number(fx.standin.schedd.get(id)?.ad.toJSON().DeferralTime);
+  assert.ok(deferral * 1000 > fx.standin.now().getTime(), 'the crondor job waits for its next cron time');
+  await fx.standin.advanceClock(deferral * 1000 - fx.standin.now().getTime());
+  const after = await fx.standin.waitForJob(id, { statuses: [1], timeoutMs: 60_000 });
+  assert.equal(after.status, 1, 'after its run the crondor job is idle again, waiting for the next quarter hour');
+}
+
+/** Lets the crondor job run at its next cron time and finds the workflow it submitted. */
 async function runCycleAndWaitForDag(): Promise<{ workflowDir: string; dagCluster: string }> {
-  await fx.standin.runCron(`${crondorCluster}.0`);
+  await nextQuarterHour();
   const out = readFileSync(path.join(fx.launchDir, `crondor_${crondorCluster}.out`), 'utf8');
   const m = /submitted (workflow-run-\S+) as DAGMan job (\d+)\.0/.exec(out);
   assert.ok(m, out);
@@ -53,11 +71,18 @@ test('manifest in, COGs and JPEGs out, processed and failed CSVs next to the man
   const manifest = [...images.map(([k, , b]) => `${k},${b}`), 'Counties/WI/Dane/missing.tif,1'].join('\n');
   await fx.store.putText(fx.settings.inputBucket, 'Counties/WI/batch1_raw.csv', manifest);
 
+  // The launch left an idle crondor job, set up as the pipeline needs it on the real server.
+  const crondor = fx.standin.schedd.get(`${crondorCluster}.0`)!.ad.toJSON();
+  assert.equal(crondor.JobStatus, 1);
+  assert.equal(crondor.DeferralTime, new Date(2026, 10, 25, 10, 15, 0).getTime() / 1000, 'first run at 10:15');
+
   const { workflowDir, dagCluster } = await runCycleAndWaitForDag();
   const end = await fx.standin.waitForJob(`${dagCluster}.0`, { statuses: [4], timeoutMs: 180_000 });
-  assert.equal(end.status, 4, 'the DAGMan job completes (and stays in the queue, as remote jobs do)');
+  assert.equal(end.status, 4, 'the DAGMan job completes');
   assert.equal(end.ad?.DAG_NodesTotal, 6);
   assert.equal(end.ad?.DAG_NodesFailed, 1);
+  const gone = await fx.standin.waitForJob(`${dagCluster}.0`, { timeoutMs: 10_000 });
+  assert.equal(gone.status, null, 'and leaves the queue (leave_in_queue = false)');
   const ts = path.basename(workflowDir).replace('workflow-run-', '');
 
   // The output bucket: real COGs and previews with the right band counts.
@@ -110,9 +135,75 @@ test('manifest in, COGs and JPEGs out, processed and failed CSVs next to the man
   assert.match(readFileSync(path.join(workflowDir, 'not-a-tiff.tif.err'), 'utf8'), /not recognized as a supported file format/);
   assert.match(readFileSync(path.join(workflowDir, 'post.out'), 'utf8'), /line 5 failed: .*not-a-tiff\.jpg missing; not-a-tiff\.tif\.err says: ERROR 4: .*not recognized as a supported file format/);
   assert.match(readFileSync(path.join(workflowDir, 'post.out'), 'utf8'), /line 6 failed: the image s3:\/\/sco-in\/Counties\/WI\/Dane\/missing\.tif does not exist/);
-  // The crondor job stays in the queue for the next quarter hour.
-  assert.equal(fx.standin.schedd.get(`${crondorCluster}.0`)?.ad.toJSON().JobStatus, 1);
+  // DAGMan's own log and debug log are where condor_submit_dag puts them, not in the spool.
+  assert.match(readFileSync(path.join(workflowDir, 'dagfile.dag.dagman.log'), 'utf8'), /Job executing on host/);
+  assert.match(readFileSync(path.join(workflowDir, 'dagfile.dag.dagman.out'), 'utf8'), /EXITING WITH STATUS/);
+  assert.match(readFileSync(path.join(workflowDir, 'dagfile.dag.condor.sub'), 'utf8'), /# Set on job \d+\.0 after submission, then Requirements = true:\n#   OnExitRemove = /);
+  assert.deepEqual(findFiles(fx.standin.directory, /dagman\.out$|^log$/), [], 'nothing of the pipeline is written in the spool');
+
+  // The crondor job stays in the queue and runs again at the next quarter hour, as the same job.
+  await nextQuarterHour();
+  const crondorOut = readFileSync(path.join(fx.launchDir, `crondor_${crondorCluster}.out`), 'utf8');
+  assert.match(crondorOut, /no new manifests matching "\*raw\.csv"/);
+  const crondorLog = readFileSync(path.join(fx.launchDir, `crondor_${crondorCluster}.log`), 'utf8');
+  assert.equal(crondorLog.match(/^001 \(0*\d+\.000\.000\) .* Job executing/gm)?.length, 2, crondorLog);
+  assert.match(crondorLog, /OnExitRemove expression 'false' evaluated to FALSE/);
+  assert.equal(fx.standin.schedd.get(`${crondorCluster}.0`)?.ad.toJSON().NumJobStarts, 2);
 });
+
+/** Files under `dir` whose base name matches. */
+function findFiles(dir: string, name: RegExp): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => name.test(path.basename(f)));
+}
+
+test('DAGMan killed by a signal is requeued and finishes the workflow; every image is converted once', async () => {
+  await fx.reset();
+  const keys = Array.from({ length: 6 }, (_, i) => `Crash/tile${i}.tif`);
+  for (const key of keys) await fx.store.upload(fx.settings.inputBucket, key, fixturePath('1band-small.tif'));
+  await fx.store.putText(fx.settings.inputBucket, 'Crash/crash_raw.csv', keys.map((k) => `${k},1`).join('\n'));
+  const { workflowDir, dagCluster } = await runCycleWithMaxRunning1();
+  const dagId = `${dagCluster}.0`;
+  await waitUntil(() => Number(fx.standin.schedd.get(dagId)?.ad.toJSON().DAG_NodesDone ?? 0) >= 1, 'the workflow never got going');
+
+  fx.standin.executor.crash(dagId, 'SIGKILL');
+  const end = await fx.standin.waitForJob(dagId, { statuses: [4], timeoutMs: 120_000 });
+  assert.equal(end.status, 4, 'the requeued DAGMan job completes');
+  assert.equal(end.ad?.NumJobStarts, 2, 'DAGMan was started again after the crash');
+  assert.equal(end.ad?.DAG_NodesFailed, 0);
+  const ts = path.basename(workflowDir).replace('workflow-run-', '');
+  assert.equal(await fx.store.getText(fx.settings.inputBucket, `Crash/crash_processed-${ts}.csv`), keys.map((k) => `${k},1\n`).join(''));
+  const log = readFileSync(path.join(workflowDir, 'dagfile.dag.dagman.log'), 'utf8');
+  assert.match(log, /Job was evicted|Job terminated[^]*signal 9/i, 'the crash is in DAGMan\'s log');
+});
+
+test('condor_rm of the DAGMan job removes its node jobs; post still runs', async () => {
+  await fx.reset();
+  const keys = Array.from({ length: 20 }, (_, i) => `Rm/tile${i}.tif`);
+  for (const key of keys) await fx.store.upload(fx.settings.inputBucket, key, fixturePath('1band.tif'));
+  await fx.store.putText(fx.settings.inputBucket, 'Rm/rm_raw.csv', keys.map((k) => `${k},1`).join('\n'));
+  const { workflowDir, dagCluster } = await runCycleWithMaxRunning1();
+  const dagId = `${dagCluster}.0`;
+  await waitUntil(
+    async () => (await fx.schedd.query(`DAGManJobId == ${dagCluster}`, ['ClusterId'])).length > 0,
+    'no node job was ever queued',
+  );
+  assert.equal(await fx.schedd.removeByConstraint(`ClusterId == ${dagCluster} && ProcId == 0`, 'condor_rm of the DAGMan job'), 1);
+
+  const gone = await fx.standin.waitForJob(dagId, { statuses: [], timeoutMs: 60_000 });
+  assert.equal(gone.status, null, 'the DAGMan job left the queue');
+  assert.deepEqual(await fx.schedd.query(`DAGManJobId == ${dagCluster}`, ['ClusterId']), [], 'its node jobs went with it');
+  const ts = path.basename(workflowDir).replace('workflow-run-', '');
+  const failed = await fx.store.getText(fx.settings.inputBucket, `Rm/rm_failed-${ts}.csv`);
+  assert.ok(failed.trimEnd().split('\n').length >= 1);
+});
+
+async function waitUntil(condition: () => boolean | Promise<boolean>, failure: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await condition())) {
+    assert.ok(Date.now() < deadline, failure);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 test('condor_rm -c JobBatchName==... removes a running workflow: DAGMan and its nodes leave, post still runs', async () => {
   await fx.reset();
