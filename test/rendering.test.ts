@@ -4,24 +4,11 @@ import { test } from 'node:test';
 import { condorArguments, dagVarValue } from '../lib/condor_syntax.ts';
 import { layerName, renderDag } from '../lib/dag.ts';
 import { dagBatchName } from '../lib/naming.ts';
-import {
-  releaseSpread,
-  crondorJob,
-  dagmanJob,
-  renderNodeSubmit,
-  type PipelineSettings,
-} from '../lib/submit_rendering.ts';
+import { crondorJob, dagmanJob, releaseSpread, renderNodeSubmit } from '../lib/submit_rendering.ts';
+import { sampleSettings } from './support/sample_settings.ts';
 import { lookupAttribute, parseSubmitDescription, splitArguments } from './standin/submit_description.ts';
 
-const settings: PipelineSettings = {
-  inputBucket: 'sco-in',
-  outputBucket: 'sco-out',
-  pattern: '*raw.csv',
-  maxRunning: 250,
-  s3: { accessKeyFile: '/home/sco/keyid', secretKeyFile: '/home/sco/secret', endpoint: 'web.s3.wisc.edu' },
-  api: { url: 'https://ap.example.edu:8080', tokenFile: '/home/sco/.condor/tokens.d/ap' },
-  dagman: '/usr/bin/condor_dagman',
-};
+const settings = sampleSettings({ maxRunning: 250 });
 const invocation = { program: '/opt/node/bin/node', args: ['--import', 'file:///opt/cog/node_modules/tsx/dist/loader.mjs', '/opt/cog/cog_pipeline.ts'] };
 
 /** `key = value` commands of a submit description, keys lower-cased. */

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { HtcondorApi } from '../lib/htcondor_api.ts';
 import { ApiSchedd, JobSetupError } from '../lib/schedd.ts';
-import { crondorJob, dagmanJob, type PipelineSettings } from '../lib/submit_rendering.ts';
+import { crondorJob, dagmanJob } from '../lib/submit_rendering.ts';
+import { sampleSettings } from './support/sample_settings.ts';
 import { startRewritingProxy, type ProxyRules } from './support/rewriting_proxy.ts';
 import { startStandin, type Standin } from './standin/standin.ts';
 
@@ -23,15 +24,7 @@ after(async () => {
   await standin.stop();
 });
 
-const settings: PipelineSettings = {
-  inputBucket: 'sco-in',
-  outputBucket: 'sco-out',
-  pattern: "*it's raw.csv",
-  maxRunning: 10,
-  s3: { accessKeyFile: '/home/sco/keyid', secretKeyFile: '/home/sco/secret', endpoint: 'http://127.0.0.1:9' },
-  api: { url: 'http://127.0.0.1:9', tokenFile: '/home/sco/token' },
-  dagman: '/usr/bin/condor_dagman',
-};
+const settings = sampleSettings({ pattern: "*it's raw.csv", maxRunning: 10 });
 const invocation = { program: '/bin/true', args: ['--import', 'file:///x/tsx.mjs', '/x/cog_pipeline.ts'] };
 const env = { PATH: '/usr/bin:/bin', HOME: '/home/sco', AWS_REGION: 'us-east-2' };
 

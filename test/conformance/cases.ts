@@ -1,6 +1,7 @@
 import type { JobSubmission } from '../../lib/job_settings.ts';
 import { dagBatchName } from '../../lib/naming.ts';
 import { crondorJob, dagmanJob, type PipelineSettings } from '../../lib/submit_rendering.ts';
+import { sampleSettings } from '../support/sample_settings.ts';
 
 /**
  * The submit descriptions whose job ads golang-htcondor's own code decides (vectors.json): every
@@ -15,19 +16,6 @@ const invocation = {
   args: ['--import', 'file:///home/sco/cog-pipeline/node_modules/tsx/dist/loader.mjs', '/home/sco/cog-pipeline/cog_pipeline.ts'],
 };
 
-function settingsWith(overrides: Partial<PipelineSettings>): PipelineSettings {
-  return {
-    inputBucket: 'sco-in',
-    outputBucket: 'sco-out',
-    pattern: '*raw.csv',
-    maxRunning: 10000,
-    s3: { accessKeyFile: '/home/sco/keyid', secretKeyFile: '/home/sco/secret', endpoint: 'web.s3.wisc.edu' },
-    api: { url: 'https://ap.example.edu:8080', tokenFile: '/home/sco/.condor/tokens.d/ap' },
-    dagman: '/usr/bin/condor_dagman',
-    ...overrides,
-  };
-}
-
 const ENV = { PATH: '/usr/bin:/bin', HOME: '/home/sco', CONDOR_CONFIG: '/etc/condor/condor_config' };
 
 /** Patterns users write, and ones with characters that matter to a submit-file parser. */
@@ -38,13 +26,13 @@ export function pipelineJobs(): Array<{ name: string; job: JobSubmission }> {
   const cases: Array<{ name: string; job: JobSubmission }> = [];
   const crondor = (name: string, s: PipelineSettings, launchDir: string, env: Record<string, string>) =>
     cases.push({ name: `pipeline crondor: ${name}`, job: crondorJob(s, invocation, launchDir, env) });
-  crondor('defaults', settingsWith({}), '/home/sco/cog-pipeline', ENV);
-  crondor('with AWS_REGION', settingsWith({}), '/home/sco/cog-pipeline', { ...ENV, AWS_REGION: 'us-east-2' });
-  crondor('-m 1', settingsWith({ maxRunning: 1 }), '/home/sco/cog-pipeline', ENV);
-  crondor('-m 250', settingsWith({ maxRunning: 250 }), '/home/sco/cog-pipeline', ENV);
-  crondor('launch directory with a space', settingsWith({}), '/home/sco/cog runs', ENV);
-  crondor('no token file', settingsWith({ api: { url: 'http://127.0.0.1:8080', tokenFile: undefined } }), '/home/sco/cog-pipeline', ENV);
-  for (const pattern of PATTERNS) crondor(`pattern ${pattern}`, settingsWith({ pattern }), '/home/sco/cog-pipeline', ENV);
+  crondor('defaults', sampleSettings({}), '/home/sco/cog-pipeline', ENV);
+  crondor('with AWS_REGION', sampleSettings({}), '/home/sco/cog-pipeline', { ...ENV, AWS_REGION: 'us-east-2' });
+  crondor('-m 1', sampleSettings({ maxRunning: 1 }), '/home/sco/cog-pipeline', ENV);
+  crondor('-m 250', sampleSettings({ maxRunning: 250 }), '/home/sco/cog-pipeline', ENV);
+  crondor('launch directory with a space', sampleSettings({}), '/home/sco/cog runs', ENV);
+  crondor('no token file', sampleSettings({ api: { url: 'http://127.0.0.1:8080', tokenFile: undefined } }), '/home/sco/cog-pipeline', ENV);
+  for (const pattern of PATTERNS) crondor(`pattern ${pattern}`, sampleSettings({ pattern }), '/home/sco/cog-pipeline', ENV);
 
   const dagman = (name: string, dagFile: string, pattern: string, maxJobs: number, env: Record<string, string>) =>
     cases.push({

@@ -161,14 +161,7 @@ export class DagmanRunner implements Execution {
     if (this.ended) return;
     if (why === 'hold') {
       this.log('DAGMan job held: no more node submissions or scripts until it is released');
-      this.paused = true;
-      for (const node of this.nodes) {
-        if (node.post) {
-          killGroup(node.post.child, 'SIGKILL');
-          node.post = undefined;
-          this.pendingPosts.push(node);
-        }
-      }
+      this.pauseForNextRun();
       this.publish();
       this.settle({ kind: 'stopped' });
       return;
@@ -180,6 +173,12 @@ export class DagmanRunner implements Execution {
   crash(signal: NodeJS.Signals): void {
     if (this.ended) return;
     this.log(`Caught signal ${signal}: condor_dagman dies`);
+    this.pauseForNextRun();
+    this.settle({ kind: 'exited', termination: { exitCode: null, signal: os.constants.signals[signal] } });
+  }
+
+  /** Stops submitting and kills running POST scripts, to be run again when DAGMan runs again. */
+  private pauseForNextRun(): void {
     this.paused = true;
     for (const node of this.nodes) {
       if (node.post) {
@@ -188,7 +187,6 @@ export class DagmanRunner implements Execution {
         this.pendingPosts.push(node);
       }
     }
-    this.settle({ kind: 'exited', termination: { exitCode: null, signal: os.constants.signals[signal] } });
   }
 
   shutdown(): void {
