@@ -55,6 +55,9 @@ export async function launch(
         `remove it first with condor_rm ${running[0]!.ClusterId} if you mean to replace it`,
     );
   }
+  if (settings.inputBucket === settings.outputBucket) {
+    deps.log.warn(`input and output bucket are both "${settings.inputBucket}": each COG will replace its original GeoTIFF at the same key`);
+  }
   const cluster = await deps.schedd.submit(crondorJob(settings, deps.invocation, deps.launchDir, deps.environment));
   deps.log.info(`submitted crondor job ${cluster}.0 (batch "${batchName}"), first cycle at the next quarter hour`);
   return cluster;

@@ -102,6 +102,19 @@ test('a crondor cycle run by hand with nothing to do exits 0 and says so', async
   assert.match(r.stdout, /no new manifests matching "\*raw\.csv" in s3:\/\/sco-in/);
 });
 
+test('launch with one bucket for input and output says in one line that COGs replace the originals', async () => {
+  await fx.reset();
+  const args = fx.launchArgs();
+  args[args.indexOf('--output-bucket') + 1] = fx.settings.inputBucket;
+  const r = await cli(args, { cwd: fx.launchDir });
+  assert.equal(r.code, 0, r.stderr);
+  const warnings = r.stderr.split('\n').filter((line) => /replace/.test(line));
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /input and output bucket are both "sco-in": each COG will replace its original GeoTIFF at the same key/);
+  const m = /JobID (\d+)\.0/.exec(r.stdout)!;
+  await fx.schedd.removeByConstraint(`ClusterId == ${m[1]}`, 'test over');
+});
+
 test('launch checks the buckets before submitting anything', async () => {
   const args = fx.launchArgs();
   args[args.indexOf('--input-bucket') + 1] = 'no-such-bucket';
