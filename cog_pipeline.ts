@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import { runCrondorCycle } from './lib/crondor.ts';
+import { acquireCycleLock } from './lib/cycle_lock.ts';
 import { HtcondorApi } from './lib/htcondor_api.ts';
 import { jobEnvironment, selfInvocation } from './lib/invocation.ts';
 import { launch } from './lib/launch.ts';
@@ -152,12 +153,19 @@ async function crondorMode(opts: unknown): Promise<void> {
   const flags = parseFlags(crondorFlags, opts);
   const launchDir = path.resolve(flags.launchDir ?? process.cwd());
   const settings = pipelineSettings(flags, resolveS3Access(flags, os.homedir(), launchDir));
+  const log = consoleLogger();
+  const taken = await acquireCycleLock(launchDir);
+  if ('heldBy' in taken) {
+    const { pid, host, since } = taken.heldBy;
+    log.info(`another cycle is still running in ${launchDir} (pid ${pid} on ${host}, since ${since}); this one does nothing`);
+    return;
+  }
   const schedd = openSchedd(settings);
   try {
     await runCrondorCycle(settings, {
       store: openStore(settings.s3),
       schedd,
-      log: consoleLogger(),
+      log,
       now: () => new Date(),
       launchDir,
       invocation: selfInvocation(),
@@ -165,6 +173,7 @@ async function crondorMode(opts: unknown): Promise<void> {
     });
   } finally {
     await schedd.close();
+    await taken.lock.release();
   }
 }
 
