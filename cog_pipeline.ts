@@ -123,9 +123,9 @@ function openStore(s3: S3Access): S3Store {
   return new S3Store(createS3Client(loadS3Settings(s3, process.env)));
 }
 
-function openSchedd(settings: PipelineSettings): ApiSchedd {
+function openSchedd(settings: PipelineSettings, log: Logger): ApiSchedd {
   const token = settings.api.tokenFile === undefined ? undefined : readSecretFile(settings.api.tokenFile, 'htcondor-api token');
-  return new ApiSchedd(new HtcondorApi({ url: settings.api.url, token }));
+  return new ApiSchedd(new HtcondorApi({ url: settings.api.url, token }), { log });
 }
 
 const consoleLogger = () => createLogger(process.stdout, process.stderr);
@@ -133,12 +133,13 @@ const consoleLogger = () => createLogger(process.stdout, process.stderr);
 async function launchMode(opts: unknown): Promise<void> {
   const flags = parseFlags(pipelineFlags, opts);
   const settings = pipelineSettings(flags, resolveS3Access(flags, os.homedir(), process.cwd()));
-  const schedd = openSchedd(settings);
+  const log = createLogger(process.stderr, process.stderr);
+  const schedd = openSchedd(settings, log);
   try {
     const cluster = await launch(settings, {
       schedd,
       store: openStore(settings.s3),
-      log: createLogger(process.stderr, process.stderr),
+      log,
       launchDir: process.cwd(),
       invocation: selfInvocation(),
       environment: jobEnvironment(process.env),
@@ -160,7 +161,7 @@ async function crondorMode(opts: unknown): Promise<void> {
     log.info(`another cycle is still running in ${launchDir} (pid ${pid} on ${host}, since ${since}); this one does nothing`);
     return;
   }
-  const schedd = openSchedd(settings);
+  const schedd = openSchedd(settings, log);
   try {
     await runCrondorCycle(settings, {
       store: openStore(settings.s3),

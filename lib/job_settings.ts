@@ -29,6 +29,11 @@ export type JobSubmission = {
   expected(clusterId: number): Record<string, ExpectedValue>;
   /** Attributes set once the cluster id is known, before the job may start. */
   settings(clusterId: number): JobAttributes;
+  /**
+   * An attribute the description sets to a value no other job has: when the reply to the
+   * submission is lost, the schedd is asked whether a job with it is there.
+   */
+  identity?: { attribute: string; value: string };
 };
 
 /** The last edit: the descriptions say `requirements = false`, so nothing runs before this. */

@@ -1,6 +1,8 @@
 import { appendFile, writeFile } from 'node:fs/promises';
+import { classAdString } from './condor_syntax.ts';
 import { HtcondorApi, HtcondorApiError, type AttributeEdit, type JobAd } from './htcondor_api.ts';
 import { describeValue, sameAttributeValue, START, type AttributeValue, type ExpectedValue, type JobAttributes, type JobSubmission } from './job_settings.ts';
+import type { Logger } from './log.ts';
 import { dagmanJob } from './submit_rendering.ts';
 
 /**
@@ -38,9 +40,26 @@ export class JobSetupError extends Error {
   }
 }
 
+export type ApiScheddOptions = {
+  /** Told when a submission whose reply was lost is found in the queue. */
+  log?: Logger;
+  /**
+   * After a submission whose outcome is unknown, how long to wait before each look in the queue
+   * for the job (a request the server is still working on may land a little later).
+   */
+  lookupDelaysMs?: number[];
+};
+
 /** The schedd reached through htcondor-api. */
 export class ApiSchedd implements Schedd {
-  constructor(private readonly api: HtcondorApi) {}
+  private readonly lookupDelaysMs: number[];
+
+  constructor(
+    private readonly api: HtcondorApi,
+    private readonly opts: ApiScheddOptions = {},
+  ) {
+    this.lookupDelaysMs = opts.lookupDelaysMs ?? [0, 5_000, 15_000];
+  }
 
   /**
    * POST the description, check the ad it made, PATCH the settings and read them back, and only
@@ -75,7 +94,7 @@ export class ApiSchedd implements Schedd {
   }
 
   private async submitAndConfigure(job: JobSubmission): Promise<{ clusterId: number; settings: JobAttributes }> {
-    const { clusterId } = await this.api.submit(job.description);
+    const clusterId = await this.submitOnce(job);
     const jobId = `${clusterId}.0`;
     const settings = job.settings(clusterId);
     try {
@@ -93,6 +112,31 @@ export class ApiSchedd implements Schedd {
       throw new JobSetupError(`${(err as Error).message}; job ${jobId} was removed (${version} at ${this.api.baseUrl})`, { cause: err });
     }
     return { clusterId, settings };
+  }
+
+  /**
+   * POST the description. When the reply is lost (no answer, a time-out, a gateway's 502/503/504),
+   * the job may be in the queue all the same: ask the schedd for the job's identity before
+   * calling the submission failed, so that a workflow is never submitted twice.
+   */
+  private async submitOnce(job: JobSubmission): Promise<number> {
+    try {
+      return (await this.api.submit(job.description)).clusterId;
+    } catch (err) {
+      if (!job.identity || !outcomeUnknown(err)) throw err;
+      const { attribute, value } = job.identity;
+      const constraint = `${attribute} =?= ${classAdString(value)} && JobStatus =!= ${REMOVED}`;
+      for (const delay of this.lookupDelaysMs) {
+        await sleep(delay);
+        const found = await this.api.listJobs({ constraint, projection: ['ClusterId', 'ProcId'] });
+        const cluster = found[0]?.ClusterId;
+        if (typeof cluster === 'number') {
+          this.opts.log?.warn(`the reply to the submission was lost (${(err as Error).message}), but job ${cluster}.0 (${attribute} ${value}) is in the queue: carrying on with it`);
+          return cluster;
+        }
+      }
+      throw new Error(`${(err as Error).message}; no job with ${attribute} ${value} is in the queue, so it was not submitted`, { cause: err });
+    }
   }
 
   private async edit(jobId: string, attributes: JobAttributes): Promise<void> {
@@ -119,6 +163,15 @@ export class ApiSchedd implements Schedd {
     }
   }
 }
+
+const REMOVED = 3;
+
+/** Whether a failed request may have been carried out by the server all the same. */
+function outcomeUnknown(err: unknown): boolean {
+  return err instanceof HtcondorApiError && (err.status === undefined || err.status === 502 || err.status === 503 || err.status === 504);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A value for `PATCH /api/v1/jobs/{id}`: strings as typed strings (the server quotes them), expressions as text. */
 function toEdit(value: AttributeValue): AttributeEdit {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { condorArguments } from './condor_syntax.ts';
 import { crondorSettings, dagmanSettings, type JobSubmission } from './job_settings.ts';
 import { crondorBatchName } from './naming.ts';
@@ -137,13 +138,17 @@ export function dagmanJob(opts: {
   environment: Record<string, string>;
 }): JobSubmission {
   const argv = dagmanArguments(opts.dagman, opts.dagFile, opts.maxJobs);
+  // The workflow directory is unique to this workflow run (launch directory and time stamp).
+  const workflowId = path.dirname(opts.dagFile);
   return {
     description: renderTemplate('dagman.sub', {
       DAG_FILE: opts.dagFile,
       DAGMAN: opts.dagman,
       ARGUMENTS: condorArguments(argv),
       BATCH_NAME: opts.batchName,
+      WORKFLOW_ID: workflowId,
     }),
+    identity: { attribute: 'JobDescription', value: workflowId },
     expected: () => ({
       JobUniverse: 7,
       Cmd: opts.dagman,
@@ -153,6 +158,7 @@ export function dagmanJob(opts: {
       Out: `${opts.dagFile}.lib.out`,
       Err: `${opts.dagFile}.lib.err`,
       RemoveKillSig: 'SIGUSR1',
+      JobDescription: workflowId,
       LeaveJobInQueue: false,
     }),
     settings: dagmanSettings(opts.dagFile, opts.environment),

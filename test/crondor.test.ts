@@ -7,6 +7,7 @@ import { HtcondorApi } from '../lib/htcondor_api.ts';
 import { ApiSchedd } from '../lib/schedd.ts';
 import { readWorkflowRecord } from '../lib/workflow.ts';
 import { fixturePath, keysOf, memoryLogger, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
+import { startRewritingProxy, type ProxyRules } from './support/rewriting_proxy.ts';
 
 let fx: PipelineFixture;
 let clock: Date;
@@ -109,6 +110,56 @@ test('a failed submission puts every manifest back as it was and leaves no workf
   assert.equal(await fx.store.getText(fx.settings.inputBucket, 'a/one_raw.csv'), 'a/x.tif,1\n');
   assert.deepEqual(readdirSync(fx.launchDir), []);
   assert.match(d.log.text(), /answered 401/);
+});
+
+/** A gateway's answer when the server behind it did not reply in time. */
+const BAD_GATEWAY = { status: 502, body: { error: 'Bad Gateway', message: 'upstream timed out', code: 502 } };
+
+/** Runs a cycle whose schedd is reached through a proxy with `rules`. */
+async function cycleThrough(rules: ProxyRules) {
+  const proxy = await startRewritingProxy(fx.standin.url, rules);
+  const log = memoryLogger();
+  const schedd = new ApiSchedd(new HtcondorApi({ url: proxy.url, token: readFileSync(fx.standin.tokenFile, 'utf8').trim() }), { log, lookupDelaysMs: [0, 100] });
+  const d = deps({ schedd, log });
+  try {
+    return { result: await runCrondorCycle(fx.settings, d).catch((err: Error) => err), log: d.log.text() };
+  } finally {
+    await schedd.close();
+    await proxy.close();
+  }
+}
+
+test('a submission whose reply is lost but which landed is found by its workflow id: submitted once, not put back', async () => {
+  clock = new Date(2026, 10, 25, 11, 15, 0); // a workflow id no earlier test used
+  await putImages(['a/x.tif']);
+  await fx.store.putText(fx.settings.inputBucket, 'a/one_raw.csv', 'a/x.tif,1\n');
+  const { result, log } = await cycleThrough({
+    rewrite: (exchange) => (exchange.method === 'POST' && exchange.path === '/api/v1/jobs' ? BAD_GATEWAY : exchange.body),
+  });
+  assert.ok(!(result instanceof Error), String(result));
+  assert.equal(result.outcome, 'submitted');
+  const workflowDir = path.join(fx.launchDir, 'workflow-run-20261125-111500');
+  const jobs = await fx.schedd.query(`JobDescription == "${workflowDir}"`, ['ClusterId', 'Requirements', 'OnExitRemove']);
+  assert.equal(jobs.length, 1, 'exactly one DAGMan job for the workflow');
+  assert.equal(jobs[0]!.ClusterId, result.outcome === 'submitted' ? result.dagClusterId : -1);
+  assert.equal(jobs[0]!.Requirements, true, 'and it was set up and started as usual');
+  assert.match(log, /the reply to the submission was lost \(.*answered 502.*\), but job \d+\.0 \(JobDescription .*workflow-run-20261125-111500\) is in the queue: carrying on with it/);
+  assert.deepEqual(await keysOf(fx.store, fx.settings.inputBucket), ['a/one_processing-20261125-111500.csv', 'a/x.tif']);
+  await fx.schedd.removeByConstraint(`ClusterId == ${jobs[0]!.ClusterId}`, 'test over');
+});
+
+test('a submission that never reached the schedd is put back, after the schedd was asked', async () => {
+  clock = new Date(2026, 10, 25, 11, 30, 0);
+  await putImages(['a/x.tif']);
+  await fx.store.putText(fx.settings.inputBucket, 'a/one_raw.csv', 'a/x.tif,1\n');
+  const before = (await fx.schedd.query('true', ['ClusterId'])).length;
+  const { result, log } = await cycleThrough({
+    answer: (method, p) => (method === 'POST' && p === '/api/v1/jobs' ? BAD_GATEWAY : undefined),
+  });
+  assert.ok(result instanceof Error);
+  assert.match(log, /answered 502: Bad Gateway: upstream timed out; no job with JobDescription .*workflow-run-20261125-113000 is in the queue, so it was not submitted/);
+  assert.equal((await fx.schedd.query('true', ['ClusterId'])).length, before);
+  assert.deepEqual(await keysOf(fx.store, fx.settings.inputBucket), ['a/one_raw.csv', 'a/x.tif']);
 });
 
 test("the pipeline's own state files never match the pattern again, even with *.csv", async () => {

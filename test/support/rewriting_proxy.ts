@@ -12,8 +12,8 @@ export type Exchange = { method: string; path: string; status: number; body: str
 export type ProxyRules = {
   /** Answer a request without forwarding it (status and JSON body), or undefined to forward it. */
   answer?(method: string, path: string): { status: number; body: unknown } | undefined;
-  /** Rewrite a forwarded answer's body. */
-  rewrite?(exchange: Exchange): string;
+  /** Rewrite a forwarded answer: a new body, or a new status and body (a reply lost on the way back). */
+  rewrite?(exchange: Exchange): string | { status: number; body: unknown };
 };
 
 export async function startRewritingProxy(target: string, rules: ProxyRules): Promise<{ url: string; close(): Promise<void> }> {
@@ -39,8 +39,13 @@ export async function startRewritingProxy(target: string, rules: ProxyRules): Pr
             const status = answer.statusCode ?? 502;
             const body = Buffer.concat(parts).toString();
             const out = rules.rewrite ? rules.rewrite({ method, path, status, body }) : body;
-            res.writeHead(status, { 'content-type': 'application/json' });
-            res.end(out);
+            if (typeof out === 'string') {
+              res.writeHead(status, { 'content-type': 'application/json' });
+              res.end(out);
+            } else {
+              res.writeHead(out.status, { 'content-type': 'application/json' });
+              res.end(JSON.stringify(out.body));
+            }
           });
         },
       );
