@@ -3,7 +3,7 @@ import path from 'node:path';
 import { layerName, renderDag } from './dag.ts';
 import { compileGlob } from './glob.ts';
 import type { Logger } from './log.ts';
-import { parseManifest, type ImageRow } from './manifest.ts';
+import { MANIFEST_SNIFF_BYTES, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, type ImageRow } from './manifest.ts';
 import {
   baseName,
   dagBatchName,
@@ -13,7 +13,8 @@ import {
   workflowTimestamp,
 } from './naming.ts';
 import { runPost } from './post.ts';
-import type { S3Store } from './s3_store.ts';
+import { loadNotManifests, reportedBefore, saveNotManifests } from './not_manifests.ts';
+import type { S3ObjectInfo, S3Store } from './s3_store.ts';
 import type { Schedd } from './schedd.ts';
 import { postArguments, renderNodeSubmit, type Invocation, type PipelineSettings } from './submit_rendering.ts';
 import { writeWorkflowRecord, type WorkflowManifest } from './workflow.ts';
@@ -51,13 +52,14 @@ type ClaimedManifest = WorkflowManifest & { rows: ImageRow[] };
 export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDeps): Promise<CycleResult> {
   const { store, log } = deps;
   const matches = compileGlob(settings.pattern);
-  const manifests: string[] = [];
+  const candidates: S3ObjectInfo[] = [];
   const inputKeys = new Set<string>();
   for await (const object of store.listObjects(settings.inputBucket)) {
     inputKeys.add(object.key);
     // The pipeline's own processing/processed/failed files never count as new manifests.
-    if (matches(object.key) && !isStateFileKey(object.key)) manifests.push(object.key);
+    if (matches(object.key) && !isStateFileKey(object.key)) candidates.push(object);
   }
+  const manifests = await onlyManifests(candidates, settings, deps);
   if (manifests.length === 0) {
     log.info(`no new manifests matching "${settings.pattern}" in s3://${settings.inputBucket} (${inputKeys.size} objects)`);
     return { outcome: 'idle' };
@@ -145,6 +147,41 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
     await rm(workflowDir, { recursive: true, force: true });
     throw new Error(`workflow not submitted; its manifest(s) were put back for the next cycle`, { cause: err });
   }
+}
+
+/**
+ * The objects among those matching the pattern that are manifests. The others (images, data
+ * CSVs) are never claimed, renamed or deleted: each is reported once and then left alone.
+ */
+async function onlyManifests(candidates: S3ObjectInfo[], settings: PipelineSettings, deps: CycleDeps): Promise<string[]> {
+  const { store, log } = deps;
+  const known = await loadNotManifests(deps.launchDir);
+  const manifests: string[] = [];
+  const notManifests: Array<{ key: string; etag: string }> = [];
+  for (const object of candidates) {
+    if (reportedBefore(known, settings.inputBucket, object.key, object.etag)) {
+      notManifests.push(object);
+      continue;
+    }
+    let verdict: ReturnType<typeof manifestVerdict>;
+    try {
+      const head = object.size > MAX_MANIFEST_BYTES ? Buffer.alloc(0) : await store.getHead(settings.inputBucket, object.key, MANIFEST_SNIFF_BYTES);
+      verdict = manifestVerdict(object.size, head);
+    } catch (err) {
+      log.error(`could not read ${object.key} to tell whether it is a manifest; it stays for the next cycle: ${(err as Error).message}`);
+      continue;
+    }
+    if (verdict.manifest) manifests.push(object.key);
+    else {
+      notManifests.push(object);
+      log.warn(
+        `s3://${settings.inputBucket}/${object.key} matches "${settings.pattern}" but is not a manifest (${verdict.reason}); ` +
+          'it is left where it is and not reported again unless it changes',
+      );
+    }
+  }
+  if (notManifests.length > 0 || known.size > 0) await saveNotManifests(deps.launchDir, settings.inputBucket, notManifests);
+  return manifests;
 }
 
 /**

@@ -97,3 +97,24 @@ export function parseManifest(text: string): ParsedManifest {
 export function manifestCsv(lines: ManifestLine[]): string {
   return lines.map((l) => l.raw + '\n').join('');
 }
+
+/** How much of an object is read to tell whether it is a manifest. */
+export const MANIFEST_SNIFF_BYTES = 64 * 1024;
+/** The most a manifest may hold: 100 000 rows take about 6 MiB. */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Whether an object whose name matches the pattern is a manifest, from its size and its first
+ * bytes: text (no NUL byte), and either blank or with a line whose first field names a `.tif`
+ * image. Images, archives and ordinary data CSVs are not; a manifest with bad rows still is, so
+ * its rows come back in the failed CSV.
+ */
+export function manifestVerdict(size: number, head: Buffer): { manifest: true } | { manifest: false; reason: string } {
+  if (size > MAX_MANIFEST_BYTES) return { manifest: false, reason: `it holds ${size} bytes, more than a manifest may (${MAX_MANIFEST_BYTES})` };
+  if (head.includes(0)) return { manifest: false, reason: 'it is not text: it holds NUL bytes, as images do' };
+  const text = head.toString('latin1');
+  if (text.trim() === '') return { manifest: true };
+  // The last line of a partial read may be cut short; it still counts if it got as far as ".tif,".
+  const namesAnImage = text.split(/\r\n|\r|\n/).some((line) => /^\s*"?[^,]*\.tiff?"?\s*(,|$)/i.test(line));
+  return namesAnImage ? { manifest: true } : { manifest: false, reason: 'no line names a .tif image in its first column' };
+}

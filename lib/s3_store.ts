@@ -22,7 +22,8 @@ export type S3Settings = {
   region: string;
 };
 
-export type S3ObjectInfo = { key: string; size: number; lastModified: Date };
+/** `etag` identifies the object's content (S3 changes it when the object is written again). */
+export type S3ObjectInfo = { key: string; size: number; lastModified: Date; etag: string };
 
 const URL_WITH_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const BARE_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?$/;
@@ -149,7 +150,7 @@ export class S3Store {
     for await (const page of this.pages(bucket, prefix)) {
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
-        yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+        yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0), etag: object.ETag ?? '' };
       }
     }
   }
@@ -197,6 +198,15 @@ export class S3Store {
       const { Body } = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       if (Body === undefined) throw new Error('response has no body');
       return Body.transformToString('utf-8');
+    });
+  }
+
+  /** The first `bytes` bytes of an object (all of it when it is shorter): enough to tell what it is. */
+  async getHead(bucket: string, key: string, bytes: number): Promise<Buffer> {
+    return this.attempt(`get the start of s3://${bucket}/${key}`, async () => {
+      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${bytes - 1}` }));
+      if (Body === undefined) throw new Error('response has no body');
+      return Buffer.from(await Body.transformToByteArray()).subarray(0, bytes);
     });
   }
 

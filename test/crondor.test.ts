@@ -162,6 +162,38 @@ test('a submission that never reached the schedd is put back, after the schedd w
   assert.deepEqual(await keysOf(fx.store, fx.settings.inputBucket), ['a/one_raw.csv', 'a/x.tif']);
 });
 
+test('with -p "*" only manifests are claimed: images and data CSVs stay as they are, reported once', async () => {
+  await putImages(['a/x.tif', 'a/y.tif']);
+  await fx.store.putText(fx.settings.inputBucket, 'a/prices.csv', 'name,price\nwidget,3\n');
+  await fx.store.putText(fx.settings.inputBucket, 'a/one_raw.csv', 'a/x.tif,1\na/y.tif,1\n');
+  const before = new Map<string, string>();
+  for (const key of ['a/x.tif', 'a/y.tif', 'a/prices.csv']) before.set(key, (await fx.store.getHead(fx.settings.inputBucket, key, 1 << 20)).toString('base64'));
+  const everything = { ...fx.settings, pattern: '*' };
+
+  const first = deps();
+  const result = await runCrondorCycle(everything, first);
+  assert.equal(result.outcome, 'submitted');
+  assert.deepEqual(await keysOf(fx.store, fx.settings.inputBucket), ['a/one_processing-20261125-101500.csv', 'a/prices.csv', 'a/x.tif', 'a/y.tif']);
+  for (const [key, bytes] of before) assert.equal((await fx.store.getHead(fx.settings.inputBucket, key, 1 << 20)).toString('base64'), bytes, `${key} is untouched`);
+  const warnings = first.log.text().split('\n').filter((l) => / WARN /.test(l));
+  assert.deepEqual(warnings.map((l) => l.replace(/^.* WARN\s+/, '')), [
+    's3://sco-in/a/prices.csv matches "*" but is not a manifest (no line names a .tif image in its first column); it is left where it is and not reported again unless it changes',
+    's3://sco-in/a/x.tif matches "*" but is not a manifest (it is not text: it holds NUL bytes, as images do); it is left where it is and not reported again unless it changes',
+    's3://sco-in/a/y.tif matches "*" but is not a manifest (it is not text: it holds NUL bytes, as images do); it is left where it is and not reported again unless it changes',
+  ]);
+
+  // The next cycle says nothing about them; a data CSV written again is looked at again.
+  clock = new Date(2026, 10, 25, 10, 30, 0);
+  const second = deps();
+  assert.deepEqual(await runCrondorCycle(everything, second), { outcome: 'idle' });
+  assert.doesNotMatch(second.log.text(), /WARN/);
+  await fx.store.putText(fx.settings.inputBucket, 'a/prices.csv', 'name,price\nwidget,4\n');
+  const third = deps();
+  assert.deepEqual(await runCrondorCycle(everything, third), { outcome: 'idle' });
+  assert.match(third.log.text(), /a\/prices\.csv matches "\*" but is not a manifest/);
+  assert.doesNotMatch(third.log.text(), /x\.tif matches/);
+});
+
 test("the pipeline's own state files never match the pattern again, even with *.csv", async () => {
   await putImages(['a/x.tif']);
   for (const key of ['a/b_processing-20261101-000000.csv', 'a/b_processed-20261101-000000.csv', 'a/b_failed-20261101-000000.csv']) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { manifestCsv, parseManifest } from '../lib/manifest.ts';
+import { manifestCsv, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest } from '../lib/manifest.ts';
 
 test("the Python project's sample manifest parses into four image rows", () => {
   const text = readFileSync(new URL('./fixtures/manifests/test_raw.csv', import.meta.url), 'utf8');
@@ -68,4 +68,21 @@ test('state CSVs hold the rows exactly as the user wrote them', () => {
     { line: 4, raw: 'x.tif,1,extra' },
   ];
   assert.equal(manifestCsv(lines), '"a/two words.tif", 3\nx.tif,1,extra\n');
+});
+
+test('an object is a manifest when it is text naming .tif images; images and data CSVs are not', () => {
+  const verdict = (text: string | Buffer, size?: number) => {
+    const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+    return manifestVerdict(size ?? bytes.length, bytes);
+  };
+  assert.deepEqual(verdict('Counties/WI/Wood/1band.tif,1\n'), { manifest: true });
+  assert.deepEqual(verdict('a.TIF,3\r\nbad row\n'), { manifest: true }, 'bad rows still come back in the failed CSV');
+  assert.deepEqual(verdict('"Eau Claire/a.tif",1'), { manifest: true });
+  assert.deepEqual(verdict('Comté/caf\xe9.tif,1\n'), { manifest: true }, 'Latin-1 bytes are text too');
+  assert.deepEqual(verdict('a.tif\n'), { manifest: true }, 'a missing band column is a bad row, not a reason to ignore the file');
+  assert.deepEqual(verdict(''), { manifest: true }, 'an empty manifest is settled, not ignored');
+  assert.deepEqual(verdict('\n  \n'), { manifest: true });
+  assert.deepEqual(verdict('name,price\nwidget,3\n'), { manifest: false, reason: 'no line names a .tif image in its first column' });
+  assert.deepEqual(verdict(Buffer.from([0x49, 0x49, 0x2a, 0x00, 0x08, 0x00])), { manifest: false, reason: 'it is not text: it holds NUL bytes, as images do' });
+  assert.equal(verdict('a.tif,1\n', MAX_MANIFEST_BYTES + 1).manifest, false);
 });
