@@ -49,12 +49,19 @@ const s3Flags = z.object({
   secretKey: z.string().optional(),
   s3Endpoint: z.string().optional(),
 });
+const MAX_DAGMAN_JOBS = 2_147_483_647;
 const apiFlags = z.object({ apiUrl: z.string().optional(), apiTokenFile: z.string().optional() });
 const pipelineFlags = s3Flags.merge(apiFlags).extend({
   inputBucket: bucketName,
   outputBucket: bucketName,
   pattern: z.string(required).min(1, 'is empty'),
-  maxRunning: z.coerce.number().int().min(1, 'must be at least 1'),
+  maxRunning: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number written in decimal digits')
+    .transform(Number)
+    .refine((n) => n >= 1, 'must be at least 1')
+    // condor_dagman reads -MaxJobs into a C int.
+    .refine((n) => n <= MAX_DAGMAN_JOBS, `must be at most ${MAX_DAGMAN_JOBS} (DAGMan's limit)`),
   dagman: z.string().refine(path.isAbsolute, 'must be an absolute path'),
 });
 const crondorFlags = pipelineFlags.extend({ launchDir: z.string().optional() });

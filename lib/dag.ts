@@ -26,12 +26,22 @@ export function layerName(batchName: string): string {
 
 /**
  * Names for each image's node files (`<name>.log/.out/.err`): the base name, as users know it,
- * unless two images share a base name, in which case the whole key keeps them apart.
+ * unless two images share a base name, in which case the whole key keeps them apart; a name
+ * still taken (`a/x.tif` and a key `a_x.tif`) gets `~2`, `~3`, ... Every image gets its own.
  */
 export function nodeFileNames(keys: string[]): Map<string, string> {
   const count = new Map<string, number>();
   for (const k of keys) count.set(baseName(k), (count.get(baseName(k)) ?? 0) + 1);
-  return new Map(keys.map((k) => [k, count.get(baseName(k))! > 1 ? k.replaceAll('/', '_') : baseName(k)]));
+  const taken = new Set<string>();
+  const names = new Map<string, string>();
+  for (const k of keys) {
+    const wanted = count.get(baseName(k))! > 1 ? k.replaceAll('/', '_') : baseName(k);
+    let name = wanted;
+    for (let n = 2; taken.has(name); n++) name = `${wanted}~${n}`;
+    taken.add(name);
+    names.set(k, name);
+  }
+  return names;
 }
 
 export function renderDag(dag: WorkflowDag): string {

@@ -73,6 +73,8 @@ export function parseManifestLine(l: ManifestLine): ImageRow | RejectedRow {
   } catch (err) {
     return { ...l, reason: `not valid CSV: ${(err as Error).message.replace(/ at line \d+/, "")}` };
   }
+  // Spreadsheets often end rows with an empty column (`a.tif,1,`); the Python tool converted those.
+  while (fields.length > 2 && fields[fields.length - 1] === '') fields.pop();
   const result = manifestRow.safeParse(fields);
   if (!result.success) {
     const reasons = [...new Set(result.error.issues.map((i) => i.message))];

@@ -18,7 +18,8 @@ export function workflowDirName(timestamp: string): string {
 
 export type ManifestState = 'processing' | 'processed' | 'failed';
 
-const STATE_FILE = /^(.*)(processing|processed|failed)-(\d{8}-\d{6})\.csv$/;
+// `s`: a name may hold a line break (or U+2028), and must still be known as a state file.
+const STATE_FILE = /^(.*)(processing|processed|failed)-(\d{8}-\d{6})\.csv$/s;
 
 /** The part of the file name kept in every state name: `batch1_` of `batch1_raw.csv`. */
 function manifestStem(fileName: string): string {

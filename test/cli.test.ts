@@ -38,9 +38,17 @@ test('a missing required flag and a bad -m are usage errors', async () => {
   const r = await cli(['--input-bucket', 'a', '-p', 'x']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--output-bucket: is required/);
-  const m = await cli([...fx.launchArgs(), '-m', 'lots']);
-  assert.equal(m.code, 2);
-  assert.match(m.stderr, /--max-running/);
+  for (const [value, message] of [
+    ['lots', /--max-running: must be a whole number written in decimal digits/],
+    ['0x10', /--max-running: must be a whole number written in decimal digits/],
+    ['1e3', /--max-running: must be a whole number written in decimal digits/],
+    ['0', /--max-running: must be at least 1/],
+    ['2147483648', /--max-running: must be at most 2147483647 \(DAGMan's limit\)/],
+  ] as const) {
+    const m = await cli([...fx.launchArgs(), '-m', value]);
+    assert.equal(m.code, 2, value);
+    assert.match(m.stderr, message, value);
+  }
 });
 
 test('launch without an htcondor-api URL says how to give one', async () => {

@@ -86,3 +86,9 @@ test('an object is a manifest when it is text naming .tif images; images and dat
   assert.deepEqual(verdict(Buffer.from([0x49, 0x49, 0x2a, 0x00, 0x08, 0x00])), { manifest: false, reason: 'it is not text: it holds NUL bytes, as images do' });
   assert.equal(verdict('a.tif,1\n', MAX_MANIFEST_BYTES + 1).manifest, false);
 });
+
+test('rows ending in empty columns, as spreadsheets write them, convert like any other', () => {
+  const { rows, rejected } = parseManifest('a.tif,1,\nb.tif,3,,\nc.tif,4, \nd.tif,1,extra\n');
+  assert.deepEqual(rows.map((r) => [r.key, r.bands, r.raw]), [['a.tif', 1, 'a.tif,1,'], ['b.tif', 3, 'b.tif,3,,'], ['c.tif', 4, 'c.tif,4, ']]);
+  assert.deepEqual(rejected.map((r) => [r.raw, r.reason]), [['d.tif,1,extra', 'expected 2 columns (image key, band count)']]);
+});

@@ -62,3 +62,12 @@ test('batch names keep the pattern as typed', () => {
   assert.equal(crondorBatchName('*raw.csv'), 'COG-Pipeline-Crondor-*raw.csv');
   assert.equal(dagBatchName('*raw.csv'), 'COG-Pipeline-DAG-*raw.csv');
 });
+
+test('a state file whose name holds a line break or a Unicode line separator is still known as one', () => {
+  for (const sep of ['\n', '\r', '\u2028', '\u2029']) {
+    const key = stateKey(`Counties/batch${sep}1_raw.csv`, 'processing', '20261125-101500');
+    assert.equal(key, `Counties/batch${sep}1_processing-20261125-101500.csv`);
+    assert.ok(isStateFileKey(key), JSON.stringify(key));
+    assert.equal(restate(key, 'failed'), `Counties/batch${sep}1_failed-20261125-101500.csv`);
+  }
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { condorArguments, dagVarValue } from '../lib/condor_syntax.ts';
-import { layerName, renderDag } from '../lib/dag.ts';
+import { layerName, nodeFileNames, renderDag } from '../lib/dag.ts';
 import { dagBatchName } from '../lib/naming.ts';
 import { crondorJob, dagmanJob, releaseSpread, renderNodeSubmit } from '../lib/submit_rendering.ts';
 import { sampleSettings } from './support/sample_settings.ts';
@@ -170,4 +170,10 @@ test('scitokens_workaround.sub is one job on hold in batch scitoken-fakeout, as 
   assert.deepEqual(attr('Cmd'), { kind: 'literal', value: '/bin/sleep' });
   assert.deepEqual(splitArguments(procs[0]!), ['180']);
   assert.deepEqual(attr('JobStatus'), { kind: 'literal', value: 5 });
+});
+
+test('every image gets node files of its own, however keys and base names collide', () => {
+  const names = nodeFileNames(['a/x.tif', 'b/x.tif', 'a_x.tif', 'c/a_x.tif', 'y.tif']);
+  assert.deepEqual([...names.values()], ['a_x.tif', 'b_x.tif', 'a_x.tif~2', 'c_a_x.tif', 'y.tif']);
+  assert.equal(new Set(names.values()).size, names.size);
 });
