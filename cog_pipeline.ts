@@ -6,7 +6,6 @@
  * A thin command line over lib/: it reads options, builds the S3 store, the schedd client and
  * the logger, and hands them to launch, the crondor cycle or post.
  */
-import { createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -16,7 +15,7 @@ import { acquireCycleLock } from './lib/cycle_lock.ts';
 import { HtcondorApi } from './lib/htcondor_api.ts';
 import { jobEnvironment, selfInvocation } from './lib/invocation.ts';
 import { launch } from './lib/launch.ts';
-import { createLogger, type Logger } from './lib/log.ts';
+import { createLogger, openPostLog, type Logger } from './lib/log.ts';
 import { runPost } from './lib/post.ts';
 import { createS3Client, S3Store } from './lib/s3_store.ts';
 import { ApiSchedd } from './lib/schedd.ts';
@@ -191,13 +190,6 @@ async function postMode(opts: unknown, log: Logger): Promise<void> {
   await runPost(process.cwd(), openStore(s3), log);
 }
 
-/** DAGMan keeps no output of POST scripts, so post writes post.out/post.err itself. */
-function postLogger(): Logger {
-  const out = createWriteStream(path.resolve('post.out'), { flags: 'a' });
-  const err = createWriteStream(path.resolve('post.err'), { flags: 'a' });
-  return createLogger(out, err);
-}
-
 function buildProgram(): Command {
   const program = new Command('cog_pipeline.ts')
     .usage('[crondor|post] [options]')
@@ -248,12 +240,14 @@ per workflow (DAG files, <image>.log/.out/.err per image, post.out, post.err).`,
         ),
     ),
   ).action(async (opts) => {
-    const log = postLogger();
+    const { log, close } = openPostLog(process.cwd());
     try {
       await postMode(opts, log);
     } catch (err) {
       log.error((err as Error).message);
       throw err;
+    } finally {
+      await close();
     }
   });
   return program;

@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { layerName, renderDag } from './dag.ts';
 import { compileGlob } from './glob.ts';
-import type { Logger } from './log.ts';
+import { openPostLog, type Logger } from './log.ts';
 import { MANIFEST_SNIFF_BYTES, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, type ImageRow } from './manifest.ts';
 import {
   baseName,
@@ -110,8 +110,14 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
 
   if (images.length === 0) {
     // A DAG of no nodes would only run the post step; run it here and now instead.
-    log.warn(`no image in ${claimed.length} manifest(s) can be converted; recording them all as failed`);
-    await runPost(workflowDir, store, log);
+    log.warn(`no image in ${claimed.length} manifest(s) can be converted; recording them all as failed (reasons in ${path.join(workflowDir, 'post.out')})`);
+    // The post step, run here and now, keeps its own log where a DAG's post step would.
+    const postLog = openPostLog(workflowDir);
+    try {
+      await runPost(workflowDir, store, postLog.log);
+    } finally {
+      await postLog.close();
+    }
     return { outcome: 'nothing-to-run', workflowDir, rejected };
   }
 

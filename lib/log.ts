@@ -1,3 +1,6 @@
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 
 /**
@@ -22,6 +25,23 @@ export function createLogger(out: Writable, err: Writable, now: () => Date = () 
     error: (m) => {
       out.write(line('ERROR', m));
       if (err !== out) err.write(line('ERROR', m));
+    },
+  };
+}
+
+/**
+ * The post step's log, `post.out` and `post.err` in the workflow directory (appended to: a post
+ * step run again by hand adds to them). DAGMan keeps no output of POST scripts.
+ */
+export function openPostLog(workflowDir: string): { log: Logger; close(): Promise<void> } {
+  const out = createWriteStream(path.join(workflowDir, 'post.out'), { flags: 'a' });
+  const err = createWriteStream(path.join(workflowDir, 'post.err'), { flags: 'a' });
+  return {
+    log: createLogger(out, err),
+    async close() {
+      out.end();
+      err.end();
+      await Promise.all([finished(out), finished(err)]);
     },
   };
 }

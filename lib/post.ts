@@ -61,7 +61,8 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
       if (lines.length === 0) continue;
       const key = restate(manifest.processingKey, state);
       const csv = manifestCsv(lines);
-      await writeFile(path.join(workflowDir, path.basename(key)), csv);
+      // The local copy is named after the manifest's local copy, which no other manifest of the run shares.
+      await writeFile(path.join(workflowDir, restate(manifest.localFile, state)), csv);
       await store.putText(record.inputBucket, key, csv, 'text/csv');
       log.info(`wrote s3://${record.inputBucket}/${key} (${lines.length} row(s))`);
     }

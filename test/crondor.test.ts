@@ -210,6 +210,12 @@ test('a manifest whose rows all fail is settled at once: failed CSV written, not
   assert.deepEqual(await keysOf(fx.store, fx.settings.inputBucket), ['test_failed-20261125-101500.csv']);
   assert.equal(await fx.store.getText(fx.settings.inputBucket, 'test_failed-20261125-101500.csv'), 'nowhere/a.tif,1\nbad row\n');
   assert.equal((await fx.schedd.query('true', ['ClusterId'])).length, before);
+  // The reasons are in the workflow's post.out, as for any workflow; the cycle's log points there.
+  const workflowDir = path.join(fx.launchDir, 'workflow-run-20261125-101500');
+  const postOut = readFileSync(path.join(workflowDir, 'post.out'), 'utf8');
+  assert.match(postOut, /test_raw\.csv line 1 failed: the image s3:\/\/sco-in\/nowhere\/a\.tif does not exist/);
+  assert.match(postOut, /test_raw\.csv line 2 failed: expected 2 columns/);
+  assert.match(readFileSync(path.join(workflowDir, 'post.err'), 'utf8'), /line 1 failed/);
 });
 
 test('manifests are found among more than 1000 objects, with odd characters in their keys', async () => {
@@ -225,6 +231,16 @@ test('manifests are found among more than 1000 objects, with odd characters in t
   const inKeys = await keysOf(fx.store, fx.settings.inputBucket);
   assert.ok(inKeys.includes('Comtés/Eau Claire/lot #2+[b]_processing-20261125-101500.csv'));
   assert.ok(!inKeys.includes(manifestKey));
+});
+
+test('two manifests with the same name in different folders keep separate local copies, before and after post', async () => {
+  await fx.store.putText(fx.settings.inputBucket, 'a/raw.csv', 'a/nothing.tif,1\n');
+  await fx.store.putText(fx.settings.inputBucket, 'b/raw.csv', 'b/nothing.tif,1\nb/nothing2.tif,1\n');
+  const result = await runCrondorCycle(fx.settings, deps());
+  assert.equal(result.outcome, 'nothing-to-run');
+  const workflowDir = path.join(fx.launchDir, 'workflow-run-20261125-101500');
+  assert.equal(readFileSync(path.join(workflowDir, 'failed-20261125-101500.csv'), 'utf8'), 'a/nothing.tif,1\n');
+  assert.equal(readFileSync(path.join(workflowDir, 'b_failed-20261125-101500.csv'), 'utf8'), 'b/nothing.tif,1\nb/nothing2.tif,1\n');
 });
 
 test('two manifests with the same name in different folders get separate local copies', async () => {
