@@ -125,8 +125,8 @@ function pipelineSettings(flags: z.infer<typeof pipelineFlags>, s3: S3Access): P
   };
 }
 
-function openStore(s3: S3Access): S3Store {
-  return new S3Store(createS3Client(loadS3Settings(s3, process.env)));
+function openStore(s3: S3Access, log: Logger): S3Store {
+  return new S3Store(createS3Client(loadS3Settings(s3, process.env)), { log });
 }
 
 function openSchedd(settings: PipelineSettings, log: Logger): ApiSchedd {
@@ -144,7 +144,7 @@ async function launchMode(opts: unknown): Promise<void> {
   try {
     const cluster = await launch(settings, {
       schedd,
-      store: openStore(settings.s3),
+      store: openStore(settings.s3, log),
       log,
       launchDir: process.cwd(),
       invocation: selfInvocation(),
@@ -170,7 +170,7 @@ async function crondorMode(opts: unknown): Promise<void> {
   const schedd = openSchedd(settings, log);
   try {
     await runCrondorCycle(settings, {
-      store: openStore(settings.s3),
+      store: openStore(settings.s3, log),
       schedd,
       log,
       now: () => new Date(),
@@ -187,7 +187,7 @@ async function crondorMode(opts: unknown): Promise<void> {
 async function postMode(opts: unknown, log: Logger): Promise<void> {
   const flags = parseFlags(postFlags, opts);
   const s3 = resolveS3Access(flags, os.homedir(), process.cwd());
-  await runPost(process.cwd(), openStore(s3), log);
+  await runPost(process.cwd(), openStore(s3, log), log);
 }
 
 function buildProgram(): Command {

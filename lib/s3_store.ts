@@ -14,6 +14,7 @@ import {
   S3Client,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
+import type { Logger } from './log.ts';
 
 export type S3Settings = {
   endpoint: string;
@@ -65,7 +66,11 @@ export function endpointUrl(endpoint: string): string {
   return `https://${endpoint.replace(/\/$/, '')}`;
 }
 
-export function createS3Client(settings: S3Settings): S3Client {
+/** How long S3 may stay silent in one request (connecting, then between bytes) before it is retried. */
+export type S3Timeouts = { connectionTimeoutMs: number; socketTimeoutMs: number };
+const DEFAULT_TIMEOUTS: S3Timeouts = { connectionTimeoutMs: 10_000, socketTimeoutMs: 30_000 };
+
+export function createS3Client(settings: S3Settings, timeouts: S3Timeouts = DEFAULT_TIMEOUTS): S3Client {
   for (const field of ['accessKeyId', 'secretAccessKey', 'region'] as const) {
     // Names the empty field only; the values are secrets.
     if (settings[field] === '') throw new Error(`S3 settings: ${field} is empty`);
@@ -84,8 +89,9 @@ export function createS3Client(settings: S3Settings): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     // A dead server or stalled transfer fails (and is retried) instead of hanging
-    // forever; socketTimeout is idle time, so long GeoTIFF transfers are fine.
-    requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
+    // forever: at most about 1.5 minutes over 3 attempts. socketTimeout is idle time,
+    // so long GeoTIFF transfers that keep moving are fine.
+    requestHandler: { connectionTimeout: timeouts.connectionTimeoutMs, socketTimeout: timeouts.socketTimeoutMs },
   });
 }
 
@@ -133,15 +139,37 @@ function isNotFound(err: unknown): boolean {
   return err.name === 'NotFound' || err.name === 'NoSuchKey' || status === 404;
 }
 
-export class S3Store {
-  constructor(private readonly client: S3Client) {}
+export type S3StoreOptions = {
+  /** Told every `slowAfterMs` while one operation is still waiting (a slow or silent endpoint). */
+  log?: Logger;
+  slowAfterMs?: number;
+};
 
-  /** Runs one S3 operation; failures say which operation on which object failed. */
+export class S3Store {
+  constructor(
+    private readonly client: S3Client,
+    private readonly opts: S3StoreOptions = {},
+  ) {}
+
+  /**
+   * Runs one S3 operation; failures say which operation on which object failed, and a long
+   * wait says so while it lasts, so that nobody watches a silent terminal for minutes.
+   */
   private async attempt<T>(what: string, work: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    const every = this.opts.slowAfterMs ?? 15_000;
+    const waiting = this.opts.log
+      ? setInterval(() => {
+          const seconds = Math.round((Date.now() - started) / 1000);
+          this.opts.log!.warn(`still waiting for S3 (${what}) after ${seconds} s: the endpoint is slow or not answering; retrying`);
+        }, every)
+      : undefined;
     try {
       return await work();
     } catch (err) {
       throw new Error(`S3 ${what} failed: ${errorSummary(err)}`, { cause: err });
+    } finally {
+      clearInterval(waiting);
     }
   }
 

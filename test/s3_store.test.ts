@@ -4,8 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { S3Store, createS3Client, endpointUrl } from '../lib/s3_store.ts';
+import { memoryLogger } from './support/pipeline_fixture.ts';
 import { settingsFor, startS3Server, type S3Server } from './support/s3_server.ts';
 
 let server: S3Server;
@@ -218,4 +220,28 @@ test('failed download names the key and leaves no file behind', async () => {
 test('getText and delete failures name the bucket and key', async () => {
   await assert.rejects(store.getText('in', 'nope.csv'), /^Error: S3 get s3:\/\/in\/nope\.csv failed: NoSuchKey/);
   await assert.rejects(store.delete('no-such-bucket', 'a.csv'), /^Error: S3 delete s3:\/\/no-such-bucket\/a\.csv failed: NoSuchBucket/);
+});
+
+test('an endpoint that accepts connections and never answers fails in bounded time, saying it is waiting meanwhile', async () => {
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((socket) => void sockets.add(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as net.AddressInfo;
+  const log = memoryLogger();
+  const client = createS3Client({ ...settingsFor(server), endpoint: `http://127.0.0.1:${port}` }, { connectionTimeoutMs: 200, socketTimeoutMs: 300 });
+  try {
+    const started = Date.now();
+    await assert.rejects(
+      (async () => {
+        for await (const _ of new S3Store(client, { log, slowAfterMs: 250 }).listObjects('in')) break;
+      })(),
+      /^Error: S3 list s3:\/\/in\/ failed: /,
+    );
+    assert.ok(Date.now() - started < 10_000, 'it gave up within seconds, not minutes');
+    assert.match(log.text(), /WARN  still waiting for S3 \(list s3:\/\/in\/\) after \d+ s: the endpoint is slow or not answering; retrying/);
+  } finally {
+    client.destroy();
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });
