@@ -148,6 +148,12 @@ export class HtcondorApi {
     await this.call('GET', '/schedd/ping', undefined, [200], z.unknown());
   }
 
+  /** A server (or a proxy) may echo the request back: never let the token reach a message. */
+  private redact(text: string): string {
+    const scrubbed = text.replace(/(Bearer|Authorization:?)\s+\S+/gi, '$1 <redacted>');
+    return this.token ? scrubbed.replaceAll(this.token, '<redacted>') : scrubbed;
+  }
+
   private describe(method: string, p: string): string {
     return `htcondor-api ${method} ${this.baseUrl}${p.split('?')[0]}`;
   }
@@ -177,7 +183,8 @@ export class HtcondorApi {
     const text = await res.body.text();
     if (nullStatus.includes(res.statusCode)) return null;
     if (!okStatus.includes(res.statusCode)) {
-      throw new HtcondorApiError(`${this.describe(method, p)} answered ${res.statusCode}: ${serverMessage(text)}${hint(res.statusCode)}`, res.statusCode);
+      const said = this.redact(serverMessage(text));
+      throw new HtcondorApiError(`${this.describe(method, p)} answered ${res.statusCode}: ${said}${hint(res.statusCode)}`, res.statusCode);
     }
     let parsed: unknown;
     try {

@@ -33,9 +33,14 @@ const BARE_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](
  * Endpoint as configured -> URL for the SDK. A bare host ("web.s3.wisc.edu",
  * "host:port") means HTTPS; an http(s) URL is kept as given minus trailing slashes.
  */
+/** A URL as it may be shown: any `user:password@` replaced, so a refusal never echoes a secret. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@');
+}
+
 export function endpointUrl(endpoint: string): string {
   const invalid = (why: string) =>
-    new Error(`Invalid S3 endpoint ${JSON.stringify(endpoint)}: ${why}`);
+    new Error(`Invalid S3 endpoint ${JSON.stringify(withoutCredentials(endpoint))}: ${why}`);
   if (endpoint === '') throw invalid('it is empty');
   if (/\s/.test(endpoint)) throw invalid('it contains whitespace');
 

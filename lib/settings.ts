@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { endpointUrl, type S3Settings } from './s3_store.ts';
+import { endpointUrl, withoutCredentials, type S3Settings } from './s3_store.ts';
 
 /**
  * Where the S3 keys, the S3 endpoint and the htcondor-api token come from. Only file paths
@@ -84,11 +84,16 @@ export function resolveApiAccess(
   if (!url) {
     throw new UsageError('no htcondor-api URL: give --api-url URL or set HTCONDOR_API_URL');
   }
+  let parsed: URL;
   try {
-    const parsed = new URL(url);
+    parsed = new URL(url);
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
   } catch {
-    throw new UsageError(`--api-url must be an http(s) URL, got "${url}"`);
+    throw new UsageError(`--api-url must be an http(s) URL, got "${withoutCredentials(url)}"`);
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    // A password in the URL would travel in every job's arguments; the token file is the way.
+    throw new UsageError(`--api-url must not hold credentials ("${withoutCredentials(url)}"); give the token with --api-token-file`);
   }
   const tokenFile = opts.apiTokenFile ?? env.HTCONDOR_API_TOKEN_FILE ?? firstTokenFile(home);
   return { url, tokenFile: tokenFile === undefined ? undefined : path.resolve(cwd, tokenFile) };

@@ -102,3 +102,26 @@ test('an unreachable server is named in the error', async () => {
     await gone.close();
   }
 });
+
+test('a server that echoes the request back never gets the token into an error message', async () => {
+  const token = readFileSync(standin.tokenFile, 'utf8').trim();
+  const echo = net.createServer((socket) => {
+    socket.once('data', (request) => {
+      const body = JSON.stringify({ error: 'Bad Request', message: `you sent: ${request.toString()}`, code: 400 });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  const { port } = echo.address() as net.AddressInfo;
+  const client = new HtcondorApi({ url: `http://127.0.0.1:${port}`, token });
+  try {
+    await assert.rejects(client.listJobs(), (err: Error) => {
+      assert.match(err.message, /answered 400/);
+      assert.ok(!err.message.includes(token), err.message);
+      return true;
+    });
+  } finally {
+    await client.close();
+    await new Promise((resolve) => echo.close(resolve));
+  }
+});

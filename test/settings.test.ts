@@ -61,3 +61,18 @@ test('htcondor-api: flags win over the environment; the token defaults to the fi
   assert.throws(() => resolveApiAccess({}, {}, home, '/run'), /--api-url URL or set HTCONDOR_API_URL/);
   assert.throws(() => resolveApiAccess({ apiUrl: 'ap.example.edu' }, {}, home, '/run'), /must be an http\(s\) URL/);
 });
+
+test('credentials inside an S3 endpoint or an htcondor-api URL are refused without being echoed', () => {
+  assert.throws(
+    () => endpointUrl('https://AKIAEXAMPLE:s3cr3t-value@s3.example.edu'),
+    (err: Error) => /must not contain credentials/.test(err.message) && err.message.includes('https://***@s3.example.edu') && !err.message.includes('s3cr3t-value'),
+  );
+  assert.throws(
+    () => resolveApiAccess({ apiUrl: 'https://sco:hunter2@ap.example.edu:8080' }, {}, '/home/sco', '/home/sco'),
+    (err: Error) => err instanceof UsageError && /--api-url must not hold credentials \("https:\/\/\*\*\*@ap\.example\.edu:8080"\)/.test(err.message) && !err.message.includes('hunter2'),
+  );
+  assert.throws(
+    () => resolveApiAccess({ apiUrl: 'ftp://sco:hunter2@ap' }, {}, '/home/sco', '/home/sco'),
+    (err: Error) => err instanceof UsageError && !err.message.includes('hunter2'),
+  );
+});
