@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
+import { MACRO_SYNTAX } from './lib/condor_syntax.ts';
 import { runCrondorCycle } from './lib/crondor.ts';
 import { acquireCycleLock } from './lib/cycle_lock.ts';
 import { HtcondorApi } from './lib/htcondor_api.ts';
@@ -43,17 +44,31 @@ const bucketName = z
   .min(1, 'is empty')
   .regex(/^[^\s/]+$/, 'a bucket name has no "/" or spaces');
 
+/** A file path the jobs are given in their submit descriptions. */
+const jobPath = z
+  .string()
+  .refine((p) => !/[\u0000-\u001f\u007f\u2028\u2029]/.test(p), 'holds a control character or a line break')
+  .refine((p) => !p.endsWith('\\'), 'ends in a backslash, which a submit description reads as a line continuation')
+  .refine((p) => !MACRO_SYNTAX.test(p), 'holds "$(", "$$" or "$NAME(", which HTCondor reads as a macro');
 const s3Flags = z.object({
-  accessKey: z.string().optional(),
-  secretKey: z.string().optional(),
+  accessKey: jobPath.optional(),
+  secretKey: jobPath.optional(),
   s3Endpoint: z.string().optional(),
 });
 const MAX_DAGMAN_JOBS = 2_147_483_647;
-const apiFlags = z.object({ apiUrl: z.string().optional(), apiTokenFile: z.string().optional() });
+const apiFlags = z.object({ apiUrl: z.string().optional(), apiTokenFile: jobPath.optional() });
 const pipelineFlags = s3Flags.merge(apiFlags).extend({
   inputBucket: bucketName,
   outputBucket: bucketName,
-  pattern: z.string(required).min(1, 'is empty'),
+  pattern: z
+    .string(required)
+    .min(1, 'is empty')
+    // The pattern is written into submit descriptions (arguments, batch name), which trim values,
+    // end a value at a line break and continue one after a trailing backslash.
+    .refine((p) => p.trim() === p, 'starts or ends with white space, which a submit description would drop')
+    .refine((p) => !/[\u0000-\u001f\u007f\u2028\u2029]/.test(p), 'holds a control character or a line break')
+    .refine((p) => !p.endsWith('\\'), 'ends in a backslash, which a submit description reads as a line continuation')
+    .refine((p) => !MACRO_SYNTAX.test(p), 'holds "$(", "$$" or "$NAME(", which HTCondor reads as a macro'),
   maxRunning: z
     .string()
     .regex(/^\d+$/, 'must be a whole number written in decimal digits')
@@ -61,7 +76,7 @@ const pipelineFlags = s3Flags.merge(apiFlags).extend({
     .refine((n) => n >= 1, 'must be at least 1')
     // condor_dagman reads -MaxJobs into a C int.
     .refine((n) => n <= MAX_DAGMAN_JOBS, `must be at most ${MAX_DAGMAN_JOBS} (DAGMan's limit)`),
-  dagman: z.string().refine(path.isAbsolute, 'must be an absolute path'),
+  dagman: jobPath.refine(path.isAbsolute, 'must be an absolute path'),
 });
 const crondorFlags = pipelineFlags.extend({ launchDir: z.string().optional() });
 const postFlags = s3Flags.extend({ inputBucket: bucketName, outputBucket: bucketName });

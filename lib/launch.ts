@@ -39,6 +39,11 @@ export async function launch(
       throw new UsageError(`${(err as Error).message}; move it to a path without spaces`);
     }
   }
+  // The crondor job's log lines put $(Cluster) after the launch directory; after a `$` in the
+  // path golang-htcondor would expand no further macro on that line.
+  if (deps.launchDir.includes('$')) {
+    throw new UsageError(`the launch directory ${deps.launchDir} holds a "$", which the crondor job's submit description cannot carry; launch from another directory`);
+  }
   for (const bucket of new Set([settings.inputBucket, settings.outputBucket])) {
     await assertBucketReadable(deps.store, bucket);
   }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { submitValue } from './condor_syntax.ts';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -37,8 +38,14 @@ function fillTemplate(
 
 const cache = new Map<string, string>();
 
-/** Renders `submit/<name>` with the given values. */
+/**
+ * Renders `submit/<name>` with the given values. Into a submit description (`.sub`) every value
+ * is checked by submitValue, so nothing in it can act as a macro or end its line early.
+ */
 export function renderTemplate(name: string, values: Record<string, string>, blocks: string[] = []): string {
+  if (name.endsWith('.sub')) {
+    values = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, submitValue(v, `submit/${name}: the value of {{${k}}}`)]));
+  }
   let text = cache.get(name);
   if (text === undefined) {
     text = readFileSync(submitFilePath(name), 'utf8');

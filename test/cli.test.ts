@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { HtcondorApi } from '../lib/htcondor_api.ts';
@@ -49,6 +49,45 @@ test('a missing required flag and a bad -m are usage errors', async () => {
     assert.equal(m.code, 2, value);
     assert.match(m.stderr, message, value);
   }
+});
+
+test('patterns and paths a submit description cannot carry as text are usage errors, with the reason', async () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['-p', '*raw.csv ', /--pattern: starts or ends with white space, which a submit description would drop/],
+    ['-p', ' *raw.csv', /--pattern: starts or ends with white space/],
+    ['-p', '*raw.csv\\', /--pattern: ends in a backslash, which a submit description reads as a line continuation/],
+    ['-p', '*$(Cluster)raw.csv', /--pattern: holds "\$\(", "\$\$" or "\$NAME\(", which HTCondor reads as a macro/],
+    ['-p', '*$ENV(HOME)raw.csv', /--pattern: holds "\$\("/],
+    ['-p', '*$$(x)raw.csv', /--pattern: holds "\$\("/],
+    ['-p', '*raw\n.csv', /--pattern: holds a control character or a line break/],
+    ['-a', '/home/sco/$(x)keyid', /--access-key: holds "\$\("/],
+    ['--api-token-file', '/home/sco/$ENV(HOME)', /--api-token-file: holds "\$\("/],
+  ];
+  for (const [flag, value, message] of cases) {
+    const args = fx.launchArgs();
+    const at = args.indexOf(flag === '-p' ? '-p' : flag);
+    if (at >= 0) args[at + 1] = value;
+    else args.push(flag, value);
+    const r = await cli(args, { cwd: fx.launchDir });
+    assert.equal(r.code, 2, `${flag} ${JSON.stringify(value)}: ${r.stderr}`);
+    assert.match(r.stderr, message, JSON.stringify(value));
+  }
+  // A lone "$" is text to both parsers: fine in a pattern.
+  const ok = fx.launchArgs();
+  ok[ok.indexOf('-p') + 1] = '*$raw.csv';
+  const r = await cli(ok, { cwd: fx.launchDir });
+  assert.equal(r.code, 0, r.stderr);
+  await fx.schedd.removeByConstraint(`ClusterId == ${/JobID (\d+)/.exec(r.stdout)![1]}`, 'test over');
+});
+
+test('a launch directory with a "$" in its path is refused before anything is submitted', async () => {
+  const dir = path.join(fx.home, 'runs$2026');
+  mkdirSync(dir, { recursive: true });
+  const before = fx.standin.schedd.all().length;
+  const r = await cli(fx.launchArgs(), { cwd: dir });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /the launch directory .*runs\$2026 holds a "\$", which the crondor job's submit description cannot carry; launch from another directory/);
+  assert.equal(fx.standin.schedd.all().length, before);
 });
 
 test('launch without an htcondor-api URL says how to give one', async () => {

@@ -19,7 +19,18 @@ const invocation = {
 const ENV = { PATH: '/usr/bin:/bin', HOME: '/home/sco', CONDOR_CONFIG: '/etc/condor/condor_config' };
 
 /** Patterns users write, and ones with characters that matter to a submit-file parser. */
-const PATTERNS = ['*raw.csv', 'Counties/WI/*_raw.csv', "*it's raw.csv", '*"quoted"raw.csv', '*#raw.csv', 'Café/*[0-9]raw.csv'];
+const PATTERNS = [
+  '*raw.csv',
+  'Counties/WI/*_raw.csv',
+  "*it's raw.csv",
+  '*"quoted"raw.csv',
+  '*#raw.csv',
+  'Café/*[0-9]raw.csv',
+  // A lone $ is text to both parsers (macro syntax is refused before rendering).
+  '*$raw.csv',
+  'a$b/*raw.csv',
+  '*\\raw.csv',
+];
 
 /** The jobs the pipeline submits through htcondor-api, in every variant that changes their text. */
 export function pipelineJobs(): Array<{ name: string; job: JobSubmission }> {
@@ -32,6 +43,15 @@ export function pipelineJobs(): Array<{ name: string; job: JobSubmission }> {
   crondor('-m 250', sampleSettings({ maxRunning: 250 }), '/home/sco/cog-pipeline', ENV);
   crondor('launch directory with a space', sampleSettings({}), '/home/sco/cog runs', ENV);
   crondor('no token file', sampleSettings({ api: { url: 'http://127.0.0.1:8080', tokenFile: undefined } }), '/home/sco/cog-pipeline', ENV);
+  crondor(
+    'key files and token with $ in their paths',
+    sampleSettings({
+      s3: { accessKeyFile: '/home/sco/key$id', secretKeyFile: '/home/sco/$ecret', endpoint: 'web.s3.wisc.edu' },
+      api: { url: 'https://ap.example.edu:8080', tokenFile: '/home/sco/tok$en' },
+    }),
+    '/home/sco/cog-pipeline',
+    ENV,
+  );
   for (const pattern of PATTERNS) crondor(`pattern ${pattern}`, sampleSettings({ pattern }), '/home/sco/cog-pipeline', ENV);
 
   const dagman = (name: string, dagFile: string, pattern: string, maxJobs: number, env: Record<string, string>) =>
