@@ -30,7 +30,7 @@ const EXECUTION = { startDelayMs: 20, periodicIntervalMs: 100, killGraceMs: 500,
 
 before(async () => {
   standin = await startStandin({ execution: EXECUTION });
-  api = new HtcondorApi({ url: standin.url, token: readFileSync(standin.tokenFile, 'utf8').trim(), timeoutMs: 10_000 });
+  api = new HtcondorApi({ url: standin.url, token: readFileSync(standin.tokenFile, 'utf8').trim(), timeoutMs: 60_000 });
   work = mkdtempSync(path.join(os.tmpdir(), 'standin-execution-'));
 });
 after(async () => {
@@ -125,7 +125,7 @@ test('CronTab: the next matching minute strictly after now, in local time, with 
 
 test('a cron job runs when the test clock reaches its DeferralTime, again at the next one, as the same job', async () => {
   const timed = await startStandin({ clock: fixedClock('2026-03-02T10:07:30'), execution: EXECUTION });
-  const timedApi = new HtcondorApi({ url: timed.url, token: readFileSync(timed.tokenFile, 'utf8').trim(), timeoutMs: 10_000 });
+  const timedApi = new HtcondorApi({ url: timed.url, token: readFileSync(timed.tokenFile, 'utf8').trim(), timeoutMs: 60_000 });
   try {
     const dir = dirFor('cron-clock');
     const { jobIds } = await timedApi.submit(localJob(dir, `echo ran >> ${dir}/runs.txt`, ['log = cron.log', 'cron_minute = */15', 'cron_hour = *']));
@@ -163,7 +163,7 @@ test('a cron job runs when the test clock reaches its DeferralTime, again at the
 
 test('OnExitRemove as typed: golang-htcondor\'s string "false" completes the job; 0 requeues it; LeaveJobInQueue keeps a completed job 10 days', async () => {
   const timed = await startStandin({ clock: fixedClock('2026-03-02T10:00:00'), execution: EXECUTION });
-  const timedApi = new HtcondorApi({ url: timed.url, token: readFileSync(timed.tokenFile, 'utf8').trim(), timeoutMs: 10_000 });
+  const timedApi = new HtcondorApi({ url: timed.url, token: readFileSync(timed.tokenFile, 'utf8').trim(), timeoutMs: 60_000 });
   try {
     const departed = recordDepartures(timed);
     const dir = dirFor('exit-policy');
@@ -458,7 +458,7 @@ test('DAG statements this DAGMan does not implement fail the DAG with an error i
   const { dagFile } = dagFixture('dag-parent', 'JOB A node.sub\nJOB B node.sub\nPARENT A CHILD B\n', 'exit 0');
   const departed = recordDepartures();
   const dagmanId = await submitDag(dagFile, 'standin-dag-parent', 10);
-  await standin.waitForJob(dagmanId, { timeoutMs: 10_000 });
+  await standin.waitForJob(dagmanId, { timeoutMs: 60_000 });
   const end = departed.get(dagmanId)!;
   assert.equal(end.ExitCode, 1);
   assert.equal(end.DAG_Status, undefined, 'a DAG that never parsed publishes no DAG_* attributes');
