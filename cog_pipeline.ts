@@ -146,7 +146,7 @@ function openStore(s3: S3Access, log: Logger): S3Store {
 
 function openSchedd(settings: PipelineSettings, log: Logger): ApiSchedd {
   const token = settings.api.tokenFile === undefined ? undefined : readSecretFile(settings.api.tokenFile, 'htcondor-api token');
-  return new ApiSchedd(new HtcondorApi({ url: settings.api.url, token }), { log });
+  return new ApiSchedd(new HtcondorApi({ url: settings.api.url, token, log }), { log });
 }
 
 const consoleLogger = () => createLogger(process.stdout, process.stderr);

@@ -1,5 +1,6 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { z } from 'zod';
+import type { Logger } from './log.ts';
 
 /**
  * A client for the HTCondor REST API (`htcondor-api`, base path /api/v1): one pooled
@@ -43,6 +44,10 @@ export class HtcondorApiError extends Error {
   }
 }
 
+/** How idempotent requests are retried after a transient failure: attempts in all, back-off with jitter. */
+export type RetryPolicy = { attempts: number; baseDelayMs: number; maxDelayMs: number };
+const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1_000, maxDelayMs: 15_000 };
+
 export type HtcondorApiOptions = {
   /** e.g. `https://ap.example.edu:8080`; a trailing `/api/v1` is accepted too. */
   url: string;
@@ -50,6 +55,9 @@ export type HtcondorApiOptions = {
   token: string | undefined;
   /** Per-request time limit for headers and body, in milliseconds. */
   timeoutMs?: number;
+  retry?: RetryPolicy;
+  /** Told about each retry, so a slow server is never a silent one. */
+  log?: Logger;
 };
 
 export type ListJobsOptions = {
@@ -65,6 +73,8 @@ export class HtcondorApi {
   private readonly basePath: string;
   private readonly pool: Pool;
   private readonly token: string | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly log: Logger | undefined;
 
   constructor(opts: HtcondorApiOptions) {
     const url = new URL(opts.url);
@@ -72,6 +82,8 @@ export class HtcondorApi {
     this.basePath = url.pathname.replace(/\/+$/, '').replace(/\/api\/v1$/, '') + '/api/v1';
     this.baseUrl = this.origin + this.basePath;
     this.token = opts.token;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.log = opts.log;
     const timeout = opts.timeoutMs ?? 60_000;
     this.pool = new Pool(this.origin, {
       connections: 4,
@@ -158,6 +170,12 @@ export class HtcondorApi {
     return `htcondor-api ${method} ${this.baseUrl}${p.split('?')[0]}`;
   }
 
+  /**
+   * One request. GET, PUT, PATCH and DELETE are idempotent, so a transient failure (no answer, a
+   * time-out, 429, 502, 503, 504) is retried with back-off and jitter, at most `attempts` times
+   * in all (about half a minute by default). A POST is never repeated: whether it landed is
+   * the caller's question (ApiSchedd asks the schedd).
+   */
   private async call<T>(
     method: Dispatcher.HttpMethod,
     p: string,
@@ -165,6 +183,30 @@ export class HtcondorApi {
     okStatus: number[],
     schema: z.ZodType<T>,
     nullStatus: number[] = [],
+  ): Promise<T | null> {
+    const attempts = method === 'POST' ? 1 : this.retry.attempts;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.callOnce(method, p, json, okStatus, schema, nullStatus);
+      } catch (err) {
+        const status = err instanceof HtcondorApiError ? err.status : -1;
+        const transient = status === undefined || status === 429 || status === 502 || status === 503 || status === 504;
+        if (!transient || attempt >= attempts) throw err;
+        const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+        const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+        this.log?.warn(`${(err as Error).message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${attempts})`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  private async callOnce<T>(
+    method: Dispatcher.HttpMethod,
+    p: string,
+    json: unknown,
+    okStatus: number[],
+    schema: z.ZodType<T>,
+    nullStatus: number[],
   ): Promise<T | null> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { HtcondorApi, HtcondorApiError } from '../lib/htcondor_api.ts';
+import { memoryLogger } from './support/pipeline_fixture.ts';
+import { startRewritingProxy } from './support/rewriting_proxy.ts';
 import { startStandin, type Standin } from './standin/standin.ts';
 
 let standin: Standin;
@@ -95,11 +97,34 @@ test('an unreachable server is named in the error', async () => {
       s.close(() => resolve(p));
     });
   });
-  const gone = new HtcondorApi({ url: `http://127.0.0.1:${port}/api/v1`, token: 't', timeoutMs: 2000 });
+  const log = memoryLogger();
+  const gone = new HtcondorApi({ url: `http://127.0.0.1:${port}/api/v1`, token: 't', timeoutMs: 2000, retry: { attempts: 3, baseDelayMs: 20, maxDelayMs: 40 }, log });
   try {
     await assert.rejects(gone.ping(), /htcondor-api GET http:\/\/127\.0\.0\.1:\d+\/api\/v1\/schedd\/ping: cannot reach the server \(ECONNREFUSED\)/);
+    // It tried three times, saying so each time.
+    assert.equal(log.text().match(/cannot reach the server \(ECONNREFUSED\); retrying in \d+\.\d s \(attempt [23] of 3\)/g)?.length, 2, log.text());
   } finally {
     await gone.close();
+  }
+});
+
+test('a busy server (503) is retried with back-off, and the request goes through; a POST is never repeated', async () => {
+  let refused = 0;
+  const proxy = await startRewritingProxy(standin.url, {
+    answer: (method) => (refused < 2 && (method === 'GET' || method === 'POST') ? (refused++, { status: 503, body: { error: 'Service Unavailable', message: 'schedd busy', code: 503 } }) : undefined),
+  });
+  const log = memoryLogger();
+  const busy = new HtcondorApi({ url: proxy.url, token: readFileSync(standin.tokenFile, 'utf8').trim(), retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 40 }, log });
+  try {
+    assert.ok(Array.isArray(await busy.listJobs({ constraint: 'false' })));
+    assert.equal(refused, 2);
+    assert.match(log.text(), /answered 503: Service Unavailable: schedd busy; retrying in/);
+    refused = 1;
+    await assert.rejects(busy.submit('executable = /bin/true\nqueue\n'), /POST .* answered 503/);
+    assert.equal(refused, 2, 'one POST, not repeated');
+  } finally {
+    await busy.close();
+    await proxy.close();
   }
 });
 
