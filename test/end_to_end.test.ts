@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fixturePath, keysOf, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
@@ -21,10 +21,16 @@ const QUARTER_HOUR = 15 * 60_000;
 // 10:07:30 local time: the first cron time is 10:15.
 const START = new Date(2026, 10, 25, 10, 7, 30);
 
+/** Every job ad the schedd held, as it last was: descriptions, arguments and environments end up there. */
+const jobAds = new Map<string, string>();
+
 before(async () => {
   fx = await startPipelineFixture({
     standin: { clock: fixedClock(START), execution: { startDelayMs: 50, periodicIntervalMs: 200, submitRetryDelayMs: 100 } },
   });
+  const keep = (job: { id: string; ad: { toJSON(): unknown } }) => void jobAds.set(job.id, JSON.stringify(job.ad.toJSON()));
+  fx.standin.schedd.on('status', keep);
+  fx.standin.schedd.on('gone', keep);
   await fx.reset();
   const launched = await runCli(fx.launchArgs(), { cwd: fx.launchDir });
   assert.equal(launched.code, 0, launched.stderr);
@@ -248,3 +254,35 @@ async function runCycleWithMaxRunning1(): Promise<{ workflowDir: string; dagClus
   assert.ok(m, r.stdout);
   return { workflowDir: path.join(fx.launchDir, m[1]!), dagCluster: m[2]! };
 }
+
+test('no secret in any file, object, job ad or log the pipeline produced (planted: the S3 keys and the htcondor-api token)', async () => {
+  const secrets = {
+    's3 secret key': readFileSync(fx.settings.s3.secretKeyFile, 'utf8').trim(),
+    's3 access key': readFileSync(fx.settings.s3.accessKeyFile, 'utf8').trim(),
+    'htcondor-api token': readFileSync(fx.standin.tokenFile, 'utf8').trim(),
+  };
+  for (const job of fx.standin.schedd.all()) jobAds.set(job.id, JSON.stringify(job.ad.toJSON()));
+  const places: Array<[string, Buffer]> = [];
+  // Everything in the launch directory: crondor logs, workflow directories, DAG files, node logs, post logs, CSV copies.
+  for (const file of readdirSync(fx.launchDir, { recursive: true, encoding: 'utf8' })) {
+    const full = path.join(fx.launchDir, file);
+    if (statSync(full).isFile()) places.push([full, readFileSync(full)]);
+  }
+  // What the schedd holds: spool directories and the job ads (descriptions, arguments, environment).
+  for (const file of readdirSync(path.join(fx.standin.directory, 'spool'), { recursive: true, encoding: 'utf8' })) {
+    const full = path.join(fx.standin.directory, 'spool', file);
+    if (statSync(full).isFile()) places.push([full, readFileSync(full)]);
+  }
+  for (const [id, ad] of jobAds) places.push([`job ad ${id}`, Buffer.from(ad)]);
+  // Every object in both buckets.
+  for (const bucket of [fx.settings.inputBucket, fx.settings.outputBucket]) {
+    for (const key of await keysOf(fx.store, bucket)) places.push([`s3://${bucket}/${key}`, await fx.store.getHead(bucket, key, 64 << 20)]);
+  }
+  assert.ok(jobAds.size >= 3 && places.length > 20, `searched ${places.length} places and ${jobAds.size} job ads`);
+  const found = places.flatMap(([where, bytes]) =>
+    Object.entries(secrets)
+      .filter(([, secret]) => bytes.includes(secret))
+      .map(([what]) => `${what} in ${where}`),
+  );
+  assert.deepEqual(found, []);
+});
