@@ -268,7 +268,16 @@ per workflow (DAG files, <image>.log/.out/.err per image, post.out, post.err).`,
   return program;
 }
 
+const MODES = ['crondor', 'post'];
+
 async function main(argv: string[]): Promise<number> {
+  // `cog_pipeline.ts help` is what people type first.
+  if (argv[2] === 'help') argv = [...argv.slice(0, 2), '--help', ...argv.slice(3)];
+  const word = argv[2];
+  if (word !== undefined && !word.startsWith('-') && !MODES.includes(word)) {
+    process.stderr.write(`cog_pipeline.ts: error: unknown mode "${word}": the first word is crondor or post, or none to launch\n(run with --help for usage)\n`);
+    return 2;
+  }
   try {
     await buildProgram().exitOverride().parseAsync(argv);
     return 0;
