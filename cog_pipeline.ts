@@ -42,7 +42,7 @@ const required = { error: (issue: { input: unknown }) => (issue.input === undefi
 const bucketName = z
   .string(required)
   .min(1, 'is empty')
-  .regex(/^[^\s/]+$/, 'a bucket name has no "/" or spaces');
+  .regex(/^[^\s/]*$/, 'a bucket name has no "/" or spaces');
 
 /** A file path the jobs are given in their submit descriptions. */
 const jobPath = z

@@ -95,7 +95,8 @@ export function resolveApiAccess(
     // A password in the URL would travel in every job's arguments; the token file is the way.
     throw new UsageError(`--api-url must not hold credentials ("${withoutCredentials(url)}"); give the token with --api-token-file`);
   }
-  const tokenFile = opts.apiTokenFile ?? env.HTCONDOR_API_TOKEN_FILE ?? firstTokenFile(home);
+  // An empty variable (`export HTCONDOR_API_TOKEN_FILE=`) is no setting, not the current directory.
+  const tokenFile = (opts.apiTokenFile || undefined) ?? (env.HTCONDOR_API_TOKEN_FILE || undefined) ?? firstTokenFile(home);
   return { url, tokenFile: tokenFile === undefined ? undefined : path.resolve(cwd, tokenFile) };
 }
 

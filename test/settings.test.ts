@@ -76,3 +76,17 @@ test('credentials inside an S3 endpoint or an htcondor-api URL are refused witho
     (err: Error) => err instanceof UsageError && !err.message.includes('hunter2'),
   );
 });
+
+test('an empty HTCONDOR_API_TOKEN_FILE is no setting: the token comes from ~/.condor/tokens.d', () => {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'cog-home-'));
+  try {
+    mkdirSync(path.join(home, '.condor', 'tokens.d'), { recursive: true });
+    writeFileSync(path.join(home, '.condor', 'tokens.d', 'ap'), 'token\n');
+    const access = resolveApiAccess({ apiUrl: 'https://ap.example.edu' }, { HTCONDOR_API_TOKEN_FILE: '' }, home, '/somewhere');
+    assert.equal(access.tokenFile, path.join(home, '.condor', 'tokens.d', 'ap'));
+    // commander hands the variable over as the flag's value, empty as it is.
+    assert.equal(resolveApiAccess({ apiUrl: 'https://ap.example.edu', apiTokenFile: '' }, {}, home, '/somewhere').tokenFile, access.tokenFile);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
