@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import { MACRO_SYNTAX } from './lib/condor_syntax.ts';
+import { crashPointEnvironment } from './lib/crash_point.ts';
 import { runCrondorCycle } from './lib/crondor.ts';
 import { acquireCycleLock } from './lib/cycle_lock.ts';
 import { HtcondorApi } from './lib/htcondor_api.ts';
@@ -191,7 +192,8 @@ async function crondorMode(opts: unknown): Promise<void> {
       now: () => new Date(),
       launchDir,
       invocation: selfInvocation(),
-      environment: jobEnvironment(process.env),
+      // crashPointEnvironment() is empty unless a test selected a post step crash point.
+      environment: { ...jobEnvironment(process.env), ...crashPointEnvironment() },
     });
   } finally {
     await schedd.close();

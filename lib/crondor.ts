@@ -1,8 +1,10 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { crashPoint } from './crash_point.ts';
 import { layerName, renderDag } from './dag.ts';
 import { compileGlob } from './glob.ts';
-import { openPostLog, type Logger } from './log.ts';
+import type { Logger } from './log.ts';
 import { MANIFEST_SNIFF_BYTES, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, type ImageRow } from './manifest.ts';
 import {
   baseName,
@@ -12,18 +14,31 @@ import {
   workflowDirName,
   workflowTimestamp,
 } from './naming.ts';
-import { runPost } from './post.ts';
 import { loadNotManifests, reportedBefore, saveNotManifests } from './not_manifests.ts';
+import {
+  claimManifest,
+  isProcessingKey,
+  postHere,
+  putBack,
+  recoverWorkflows,
+  settleUnsubmitted,
+  sweepProcessingObjects,
+  workflowIdOf,
+  type RecoveryDeps,
+} from './recovery.ts';
 import type { S3ObjectInfo, S3Store } from './s3_store.ts';
 import type { Schedd } from './schedd.ts';
 import { postArguments, renderNodeSubmit, type Invocation, type PipelineSettings } from './submit_rendering.ts';
-import { writeWorkflowRecord, type WorkflowManifest } from './workflow.ts';
+import { readWorkflowRecord, recordState, writeWorkflowRecord, type WorkflowManifest, type WorkflowRecord } from './workflow.ts';
 
 /**
- * One crondor cycle (SPEC 3.2): find new manifests, claim them, and submit one DAG for all
- * their images. The order keeps every manifest either untouched, or claimed and submitted, or
- * put back: a manifest is renamed to its `processing` name before the DAG is submitted (so a
- * crash afterwards can never submit it twice), and a failed submission renames it back.
+ * One crondor cycle (SPEC 3.2): finish or roll back what an earlier cycle or post step left half
+ * done (recovery.ts), then find new manifests, claim them, and submit one DAG for all their
+ * images. Each step is recorded before the next (workflow.ts: claiming -> claimed -> submitted
+ * -> settling -> settled), in workflow.json and, for each manifest, in its processing object's
+ * metadata, so that a cycle killed anywhere (crash_point.ts lists where the tests kill it) leaves
+ * nothing the next cycle cannot finish: every manifest ends up once in a processed or failed
+ * CSV, and no DAG is submitted twice for it.
  */
 
 export type CycleDeps = {
@@ -37,6 +52,8 @@ export type CycleDeps = {
   invocation: Invocation;
   /** Environment handed to DAGMan (and so to the post step). */
   environment: Record<string, string>;
+  /** This machine's name, part of the workflow id the processing objects carry; os.hostname() by default. */
+  host?: string;
 };
 
 export type CycleResult =
@@ -47,18 +64,35 @@ export type CycleResult =
 const NODE_SUBMIT_FILE = 'cog_node.sub';
 const DAG_FILE = 'dagfile.dag';
 
-type ClaimedManifest = WorkflowManifest & { rows: ImageRow[] };
+type ClaimedManifest = { manifest: WorkflowManifest; rows: ImageRow[] };
+
+type Listing = { candidates: S3ObjectInfo[]; inputKeys: Set<string>; processing: string[] };
+
+async function listInput(settings: PipelineSettings, store: S3Store): Promise<Listing> {
+  const matches = compileGlob(settings.pattern);
+  const listing: Listing = { candidates: [], inputKeys: new Set(), processing: [] };
+  for await (const object of store.listObjects(settings.inputBucket)) {
+    listing.inputKeys.add(object.key);
+    if (isProcessingKey(object.key)) listing.processing.push(object.key);
+    // The pipeline's own processing/processed/failed files never count as new manifests.
+    if (matches(object.key) && !isStateFileKey(object.key)) listing.candidates.push(object);
+  }
+  return listing;
+}
 
 export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDeps): Promise<CycleResult> {
   const { store, log } = deps;
-  const matches = compileGlob(settings.pattern);
-  const candidates: S3ObjectInfo[] = [];
-  const inputKeys = new Set<string>();
-  for await (const object of store.listObjects(settings.inputBucket)) {
-    inputKeys.add(object.key);
-    // The pipeline's own processing/processed/failed files never count as new manifests.
-    if (matches(object.key) && !isStateFileKey(object.key)) candidates.push(object);
+  const recovery: RecoveryDeps = { store, schedd: deps.schedd, log, launchDir: deps.launchDir, host: deps.host ?? os.hostname() };
+
+  // First what earlier cycles and post steps left half done: a manifest put back is claimed
+  // again below, as a new one (one DAG, not two).
+  const records = await recoverWorkflows(recovery);
+  let listing = await listInput(settings, store);
+  if (listing.processing.length > 0 && (await sweepProcessingObjects(settings.inputBucket, listing.processing, records, recovery)) > 0) {
+    listing = await listInput(settings, store);
   }
+  const { candidates, inputKeys } = listing;
+
   const manifests = await onlyManifests(candidates, settings, deps);
   if (manifests.length === 0) {
     log.info(`no new manifests matching "${settings.pattern}" in s3://${settings.inputBucket} (${inputKeys.size} objects)`);
@@ -66,31 +100,56 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
   }
   log.info(`found ${manifests.length} new manifest(s): ${manifests.join(', ')}`);
 
-  const timestamp = workflowTimestamp(deps.now());
-  const workflowDir = path.join(deps.launchDir, workflowDirName(timestamp));
-  await mkdir(workflowDir); // not recursive: two cycles never share a workflow directory
-
-  const claimed: ClaimedManifest[] = [];
+  const { timestamp, workflowDir } = await makeWorkflowDir(deps);
+  const workflowId = workflowIdOf(recovery.host, workflowDir);
+  const entries: WorkflowManifest[] = [];
   for (const sourceKey of manifests) {
     const processingKey = stateKey(sourceKey, 'processing', timestamp);
+    entries.push({ sourceKey, processingKey, localFile: uniqueLocalName(processingKey, entries), rejected: [], claimed: false, settled: false });
+  }
+  const record: WorkflowRecord = {
+    timestamp,
+    inputBucket: settings.inputBucket,
+    outputBucket: settings.outputBucket,
+    workflowId,
+    manifests: entries,
+  };
+  // Before any rename: which manifests this workflow is about to claim.
+  await recordState(workflowDir, record, 'claiming');
+  crashPoint('cycle:before-claim');
+
+  const claimed: ClaimedManifest[] = [];
+  for (const [index, entry] of entries.entries()) {
+    if (index > 0) crashPoint('cycle:between-manifests');
+    const { sourceKey, processingKey } = entry;
     try {
-      await store.rename(settings.inputBucket, sourceKey, processingKey);
+      if ((await claimManifest(store, settings.inputBucket, entry, workflowId)) === 'gone') {
+        log.warn(`${sourceKey} is no longer in s3://${settings.inputBucket}; not claimed`);
+        continue;
+      }
     } catch (err) {
       log.error(`could not claim ${sourceKey}; it stays for the next cycle: ${(err as Error).message}`);
       continue;
     }
-    const localFile = uniqueLocalName(processingKey, claimed);
+    crashPoint('cycle:after-claim');
     try {
       const text = await store.getText(settings.inputBucket, processingKey);
-      await writeFile(path.join(workflowDir, localFile), text);
+      await writeFile(path.join(workflowDir, entry.localFile), text);
       const parsed = parseManifest(text);
-      const rejected = parsed.rejected.map(({ line, reason }) => ({ line, reason }));
-      claimed.push({ sourceKey, processingKey, localFile, rows: parsed.rows, rejected });
+      crashPoint('cycle:after-read');
+      entry.rejected = parsed.rejected.map(({ line, reason }) => ({ line, reason }));
+      entry.claimed = true;
+      await writeWorkflowRecord(workflowDir, record);
+      claimed.push({ manifest: entry, rows: parsed.rows });
       log.info(`claimed ${sourceKey} as ${processingKey}: ${parsed.rows.length} image row(s), ${parsed.rejected.length} bad row(s)`);
       if (parsed.rows.length + parsed.rejected.length === 0) log.warn(`${sourceKey} has no rows: nothing to convert`);
     } catch (err) {
+      entry.claimed = false;
+      entry.rejected = [];
       log.error(`could not read ${processingKey}: ${(err as Error).message}`);
-      await putBack(store, settings.inputBucket, [{ sourceKey, processingKey }], log);
+      await putBack(store, settings.inputBucket, entry, log).catch((e: Error) =>
+        log.error(`could not put back ${sourceKey} (it is still s3://${settings.inputBucket}/${processingKey}; the next cycle does): ${e.message}`),
+      );
     }
   }
   if (claimed.length === 0) {
@@ -99,30 +158,23 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
   }
 
   const images = selectImages(claimed, inputKeys, settings.inputBucket, log);
-  const record = {
-    timestamp,
-    inputBucket: settings.inputBucket,
-    outputBucket: settings.outputBucket,
-    manifests: claimed.map(({ rows: _rows, ...m }) => m),
-  };
-  await writeWorkflowRecord(workflowDir, record);
-  const rejected = claimed.reduce((n, m) => n + m.rejected.length, 0);
+  await recordState(workflowDir, record, 'claimed');
+  crashPoint('cycle:claimed');
+  const rejected = claimed.reduce((n, m) => n + m.manifest.rejected.length, 0);
 
   if (images.length === 0) {
     // A DAG of no nodes would only run the post step; run it here and now instead.
     log.warn(`no image in ${claimed.length} manifest(s) can be converted; recording them all as failed (reasons in ${path.join(workflowDir, 'post.out')})`);
-    // The post step, run here and now, keeps its own log where a DAG's post step would.
-    const postLog = openPostLog(workflowDir);
-    try {
-      await runPost(workflowDir, store, postLog.log);
-    } finally {
-      await postLog.close();
-    }
+    crashPoint('cycle:before-settle');
+    // The post step, run here and now, keeps its own log where a DAG's post step would. If it
+    // is stopped, the next cycle runs it again.
+    await postHere(workflowDir, store);
     return { outcome: 'nothing-to-run', workflowDir, rejected };
   }
 
   const batchName = dagBatchName(settings.pattern);
   const dagFile = path.join(workflowDir, DAG_FILE);
+  let dagClusterId: number;
   try {
     await writeFile(path.join(workflowDir, NODE_SUBMIT_FILE), renderNodeSubmit(settings));
     await writeFile(
@@ -135,23 +187,60 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
         postCommand: [deps.invocation.program, ...deps.invocation.args, ...postArguments(settings)],
       }),
     );
-    const dagClusterId = await deps.schedd.submitDag({
+    crashPoint('cycle:before-submit');
+    dagClusterId = await deps.schedd.submitDag({
       dagFile,
       batchName,
       maxJobs: settings.maxRunning,
       dagman: settings.dagman,
       environment: deps.environment,
     });
-    log.info(
-      `submitted ${path.basename(workflowDir)} as DAGMan job ${dagClusterId}.0 (batch "${batchName}"): ` +
-        `${images.length} image(s), ${rejected} row(s) set aside as failed`,
-    );
-    return { outcome: 'submitted', workflowDir, dagClusterId, images: images.length, rejected };
   } catch (err) {
     log.error(`submitting the workflow failed: ${(err as Error).message}`);
-    await putBack(store, settings.inputBucket, claimed, log);
-    await rm(workflowDir, { recursive: true, force: true });
-    throw new Error(`workflow not submitted; its manifest(s) were put back for the next cycle`, { cause: err });
+    // Did it land all the same? The schedd is asked (the schedd client already did for a lost
+    // reply); a job that may run is carried on with, anything else is undone.
+    const settled = await settleUnsubmitted(workflowDir, await readWorkflowRecord(workflowDir), recovery, { assumeNoJob: true });
+    if (settled.outcome === 'submitted') {
+      return { outcome: 'submitted', workflowDir, dagClusterId: settled.dagClusterId, images: images.length, rejected };
+    }
+    if (settled.outcome === 'rolled-back') {
+      await rm(workflowDir, { recursive: true, force: true });
+      throw new Error(`workflow not submitted; its manifest(s) were put back for the next cycle`, { cause: err });
+    }
+    throw new Error(`workflow not submitted; the next cycle finishes ${path.basename(workflowDir)}`, { cause: err });
+  }
+  crashPoint('cycle:after-submit');
+  // DAGMan's post step may already have moved the record on; only 'claimed' becomes 'submitted'.
+  const now = await readWorkflowRecord(workflowDir);
+  if (now.state === 'claimed') {
+    now.dagClusterId = dagClusterId;
+    await recordState(workflowDir, now, 'submitted');
+  }
+  crashPoint('cycle:submitted');
+  log.info(
+    `submitted ${path.basename(workflowDir)} as DAGMan job ${dagClusterId}.0 (batch "${batchName}"): ` +
+      `${images.length} image(s), ${rejected} row(s) set aside as failed`,
+  );
+  return { outcome: 'submitted', workflowDir, dagClusterId, images: images.length, rejected };
+}
+
+/**
+ * The workflow directory, named after the cycle's time. Never shared: if a directory of that
+ * second exists (a cycle killed a moment ago), the next free second is taken, so the processing
+ * keys, which carry the same time stamp, are new as well.
+ */
+async function makeWorkflowDir(deps: CycleDeps): Promise<{ timestamp: string; workflowDir: string }> {
+  let at = deps.now().getTime();
+  for (let attempt = 0; ; attempt++) {
+    const timestamp = workflowTimestamp(new Date(at));
+    const workflowDir = path.join(deps.launchDir, workflowDirName(timestamp));
+    try {
+      await mkdir(workflowDir); // not recursive: two cycles never share a workflow directory
+      return { timestamp, workflowDir };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 59) throw err;
+      at += 1000;
+    }
   }
 }
 
@@ -197,8 +286,8 @@ async function onlyManifests(candidates: S3ObjectInfo[], settings: PipelineSetti
 function selectImages(claimed: ClaimedManifest[], inputKeys: Set<string>, inputBucket: string, log: Logger) {
   const images: Array<{ key: string; bands: number }> = [];
   const firstSeen = new Map<string, string>();
-  for (const manifest of claimed) {
-    for (const row of manifest.rows) {
+  for (const { manifest, rows } of claimed) {
+    for (const row of rows) {
       let reason: string | undefined;
       const seen = firstSeen.get(row.key);
       if (!inputKeys.has(row.key)) reason = `the image s3://${inputBucket}/${row.key} does not exist`;
@@ -217,23 +306,7 @@ function selectImages(claimed: ClaimedManifest[], inputKeys: Set<string>, inputB
 }
 
 /** The local copy keeps the manifest's base name, unless another claimed one already has it. */
-function uniqueLocalName(processingKey: string, claimed: ClaimedManifest[]): string {
+function uniqueLocalName(processingKey: string, others: WorkflowManifest[]): string {
   const name = baseName(processingKey);
-  return claimed.some((m) => m.localFile === name) ? processingKey.replaceAll('/', '_') : name;
-}
-
-async function putBack(
-  store: S3Store,
-  bucket: string,
-  manifests: Array<{ sourceKey: string; processingKey: string }>,
-  log: Logger,
-): Promise<void> {
-  for (const m of manifests) {
-    try {
-      await store.rename(bucket, m.processingKey, m.sourceKey);
-      log.info(`put back s3://${bucket}/${m.sourceKey}`);
-    } catch (err) {
-      log.error(`could not put back ${m.sourceKey} (it is still s3://${bucket}/${m.processingKey}): ${(err as Error).message}`);
-    }
-  }
+  return others.some((m) => m.localFile === name) ? processingKey.replaceAll('/', '_') : name;
 }

@@ -1,17 +1,25 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { crashPoint } from './crash_point.ts';
 import { nodeFileNames } from './dag.ts';
 import type { Logger } from './log.ts';
 import { manifestCsv, parseManifestLine, readManifestLines, type ManifestLine } from './manifest.ts';
 import { folderOf, previewKey, restate } from './naming.ts';
 import type { S3Store } from './s3_store.ts';
-import { readWorkflowRecord, type WorkflowManifest } from './workflow.ts';
+import { readWorkflowRecord, recordState, writeWorkflowRecord, type WorkflowManifest } from './workflow.ts';
 
 /**
  * The post step (SPEC 3.5), run by the DAG's FINAL node in the workflow directory: every row
  * whose COG and JPEG are both in the output bucket goes to the `processed` CSV, every other
  * row (with its reason in the log) to the `failed` CSV, both next to the manifest in the input
  * bucket; then the `processing` object is deleted.
+ *
+ * It can be killed at any point and run again (by the next crondor cycle's recovery, or by
+ * hand): workflow.json says 'settling' before anything is written, the CSVs of a manifest are
+ * written (again: same keys, same bytes) before its processing object is deleted, and a manifest
+ * is recorded as settled once that object is gone. A manifest already settled is skipped, and
+ * one whose processing object is already gone was settled by an earlier run that was killed
+ * before it could record so: its CSVs are in the bucket and are not written again.
  */
 
 export type PostResult = { processed: number; failed: number };
@@ -26,17 +34,47 @@ type ManifestRows = {
 
 export async function runPost(workflowDir: string, store: S3Store, log: Logger): Promise<PostResult> {
   const record = await readWorkflowRecord(workflowDir);
-  const manifests: ManifestRows[] = [];
-  for (const manifest of record.manifests) {
-    manifests.push(classify(manifest, await readFile(path.join(workflowDir, manifest.localFile), 'utf8')));
+  if (record.state === 'claiming') {
+    throw new Error(
+      `${workflowDir} was never submitted: the cycle that made it was stopped while claiming its manifests; ` +
+        'the next crondor cycle puts them back under their raw names',
+    );
   }
+  if (record.state === 'rolled-back') {
+    throw new Error(`${workflowDir} was rolled back: its manifests were put back under their raw names for a later cycle, so there is nothing to record here`);
+  }
+  // From here on the workflow is only ever finished, never rolled back: a CSV may be written.
+  if (record.state !== 'settling' && record.state !== 'settled') await recordState(workflowDir, record, 'settling');
+  crashPoint('post:started');
+
+  const pending: WorkflowManifest[] = [];
+  for (const manifest of record.manifests) {
+    if (manifest.claimed === false || manifest.settled === true) continue;
+    if (!(await store.exists(record.inputBucket, manifest.processingKey))) {
+      // Deleted by an earlier run of post (its CSVs written first) that was stopped before it
+      // could record so, or by hand: either way there is nothing left to settle.
+      log.info(`s3://${record.inputBucket}/${manifest.processingKey} is gone: ${manifest.sourceKey} was settled already`);
+      manifest.settled = true;
+      await writeWorkflowRecord(workflowDir, record);
+      continue;
+    }
+    pending.push(manifest);
+  }
+
+  const all: ManifestRows[] = [];
+  for (const manifest of record.manifests) {
+    if (manifest.claimed === false) continue;
+    all.push(classify(manifest, await readFile(path.join(workflowDir, manifest.localFile), 'utf8')));
+  }
+  // The same names the DAG gave each image's .log/.out/.err files: those of all its images.
+  const nodeFiles = nodeFileNames(all.flatMap((m) => m.submitted.map((s) => s.key)));
+  const manifests = all.filter((m) => pending.includes(m.manifest));
   const images = manifests.flatMap((m) => m.submitted.map((s) => s.key));
-  // The same names the DAG gave each image's .log/.out/.err files.
-  const nodeFiles = nodeFileNames(images);
   const present = await outputsPresent(store, record.outputBucket, images.flatMap((k) => [k, previewKey(k)]));
 
   const totals: PostResult = { processed: 0, failed: 0 };
-  for (const { manifest, setAside, submitted } of manifests) {
+  for (const [index, { manifest, setAside, submitted }] of manifests.entries()) {
+    if (index > 0) crashPoint('post:between-manifests');
     const processed: ManifestLine[] = [];
     const failed: Array<{ line: ManifestLine; reason: string }> = [...setAside];
     for (const { line, key } of submitted) {
@@ -65,12 +103,20 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
       await writeFile(path.join(workflowDir, restate(manifest.localFile, state)), csv);
       await store.putText(record.inputBucket, key, csv, 'text/csv');
       log.info(`wrote s3://${record.inputBucket}/${key} (${lines.length} row(s))`);
+      if (state === 'processed') crashPoint('post:after-processed-csv');
     }
+    crashPoint('post:before-delete');
+    // Last: while the processing object is there, a post step run again writes the same CSVs.
     await store.delete(record.inputBucket, manifest.processingKey);
     log.info(`removed s3://${record.inputBucket}/${manifest.processingKey}`);
+    crashPoint('post:after-delete');
+    manifest.settled = true;
+    await writeWorkflowRecord(workflowDir, record);
     totals.processed += processed.length;
     totals.failed += failed.length;
   }
+  crashPoint('post:before-settled');
+  if (record.state !== 'settled') await recordState(workflowDir, record, 'settled');
   log.info(`post done: ${totals.processed} image(s) processed, ${totals.failed} row(s) failed`);
   return totals;
 }

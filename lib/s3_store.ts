@@ -26,6 +26,22 @@ export type S3Settings = {
 /** `etag` identifies the object's content (S3 changes it when the object is written again). */
 export type S3ObjectInfo = { key: string; size: number; lastModified: Date; etag: string };
 
+/**
+ * What HEAD tells of an object besides its content: its user metadata (`x-amz-meta-*`, names in
+ * lower case without the prefix) and the headers a copy with `MetadataDirective: REPLACE` would
+ * otherwise drop.
+ */
+export type ObjectHead = {
+  etag: string;
+  metadata: Record<string, string>;
+  contentType?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  contentEncoding?: string;
+  contentLanguage?: string;
+  expires?: Date;
+};
+
 const URL_WITH_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const BARE_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?$/;
 
@@ -300,6 +316,51 @@ export class S3Store {
       if (isNotFound(err)) return false;
       throw new Error(`S3 exists s3://${bucket}/${key} failed: ${errorSummary(err)}`, { cause: err });
     }
+  }
+
+  /** HEAD the object: its metadata and headers, or null when it does not exist. */
+  async head(bucket: string, key: string): Promise<ObjectHead | null> {
+    try {
+      const out = await this.attempt(`head s3://${bucket}/${key}`, () => this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+      return {
+        etag: out.ETag ?? '',
+        metadata: Object.fromEntries(Object.entries(out.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+        contentType: out.ContentType,
+        cacheControl: out.CacheControl,
+        contentDisposition: out.ContentDisposition,
+        contentEncoding: out.ContentEncoding,
+        contentLanguage: out.ContentLanguage,
+        expires: out.Expires,
+      };
+    } catch (err) {
+      if (isNotFound((err as Error).cause)) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Server-side copy that sets the copy's user metadata to `metadata` (`MetadataDirective:
+   * REPLACE`) and keeps the other headers of `source` (the source's HEAD): Content-Type,
+   * Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires.
+   */
+  async copyWithMetadata(bucket: string, fromKey: string, toKey: string, source: ObjectHead, metadata: Record<string, string>): Promise<void> {
+    await this.attempt(`copy s3://${bucket}/${fromKey} -> s3://${bucket}/${toKey}`, () =>
+      this.client.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: toKey,
+          CopySource: copySource(bucket, fromKey),
+          MetadataDirective: 'REPLACE',
+          Metadata: metadata,
+          ContentType: source.contentType,
+          CacheControl: source.cacheControl,
+          ContentDisposition: source.contentDisposition,
+          ContentEncoding: source.contentEncoding,
+          ContentLanguage: source.contentLanguage,
+          Expires: source.expires,
+        }),
+      ),
+    );
   }
 
   /** Server-side copy within the bucket; S3 caps a single CopyObject at 5 GiB. */

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { runCrondorCycle, type CycleDeps } from '../lib/crondor.ts';
 import { HtcondorApi } from '../lib/htcondor_api.ts';
+import { SOURCE_METADATA, WORKFLOW_METADATA, workflowIdOf } from '../lib/recovery.ts';
 import { ApiSchedd } from '../lib/schedd.ts';
 import { readWorkflowRecord } from '../lib/workflow.ts';
 import { fixturePath, keysOf, memoryLogger, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
@@ -76,8 +78,17 @@ test('a manifest is claimed, copied into the workflow directory and submitted as
   assert.match(dag, /FULL_INFILE="Counties\/Eau Claire\/3band\.tif"/);
   assert.match(dag, /^SCRIPT POST final \/usr\/bin\/node \/opt\/cog\/cog_pipeline\.ts post --input-bucket sco-in --output-bucket sco-out /m);
 
-  // Rows that cannot run are recorded with their reasons for the post step.
+  // The processing object names its workflow (this host and directory) and its raw key.
+  const head = await fx.store.head(fx.settings.inputBucket, 'Counties/WI/batch1_processing-20261125-101500.csv');
+  assert.equal(head?.metadata[WORKFLOW_METADATA], workflowIdOf(os.hostname(), wf));
+  assert.equal(head?.metadata[SOURCE_METADATA], 'Counties/WI/batch1_raw.csv');
+
+  // Rows that cannot run are recorded with their reasons for the post step; and how far it got.
   const record = await readWorkflowRecord(wf);
+  assert.equal(record.state, 'submitted');
+  assert.equal(record.dagClusterId, result.dagClusterId);
+  assert.equal(record.workflowId, workflowIdOf(os.hostname(), wf));
+  assert.deepEqual(record.manifests.map((m) => [m.claimed, m.settled]), [[true, false]]);
   const rejected = record.manifests[0]!.rejected;
   assert.deepEqual(rejected.map((r) => r.line), [4, 5, 6]);
   assert.equal(rejected[0]!.reason, 'the image s3://sco-in/Counties/WI/Wood/missing.tif does not exist');
@@ -216,6 +227,10 @@ test('a manifest whose rows all fail is settled at once: failed CSV written, not
   assert.match(postOut, /test_raw\.csv line 1 failed: the image s3:\/\/sco-in\/nowhere\/a\.tif does not exist/);
   assert.match(postOut, /test_raw\.csv line 2 failed: expected 2 columns/);
   assert.match(readFileSync(path.join(workflowDir, 'post.err'), 'utf8'), /line 1 failed/);
+  // Through the same steps as any workflow: claimed, then settled by the post step run here.
+  const record = await readWorkflowRecord(workflowDir);
+  assert.equal(record.state, 'settled');
+  assert.deepEqual(record.manifests.map((m) => [m.claimed, m.settled]), [[true, true]]);
 });
 
 test('manifests are found among more than 1000 objects, with odd characters in their keys', async () => {

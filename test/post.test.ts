@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { runPost } from '../lib/post.ts';
 import { createS3Client, S3Store } from '../lib/s3_store.ts';
-import { writeWorkflowRecord } from '../lib/workflow.ts';
+import { readWorkflowRecord, writeWorkflowRecord } from '../lib/workflow.ts';
 import { settingsFor } from './support/s3_server.ts';
 import { keysOf, memoryLogger, startPipelineFixture, type PipelineFixture } from './support/pipeline_fixture.ts';
 
@@ -97,4 +97,70 @@ test('post checks the output bucket with one listing per folder, not per row', a
 test('post outside a workflow directory says so', async () => {
   rmSync(path.join(wf, 'workflow.json'), { force: true });
   await assert.rejects(runPost(wf, fx.store, memoryLogger()), /workflow\.json is missing/);
+});
+
+test('post records its steps: settling, each manifest settled, then settled', async () => {
+  const manifest = await claimed('test_raw.csv', `test_processing-${TS}.csv`, 'a/x.tif,1\n');
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', state: 'submitted', dagClusterId: 7, manifests: [{ ...manifest, claimed: true, settled: false }] });
+  await converted(['a/x.tif']);
+  await runPost(wf, fx.store, memoryLogger());
+  const record = await readWorkflowRecord(wf);
+  assert.equal(record.state, 'settled');
+  assert.deepEqual(record.manifests.map((m) => m.settled), [true]);
+});
+
+/** An S3 store whose deletes fail: post stopped after writing the CSVs, before removing the manifest. */
+class NoDeleteStore extends S3Store {
+  override async delete(bucket: string, key: string): Promise<void> {
+    throw new Error(`S3 delete s3://${bucket}/${key} failed: InternalError (HTTP 500)`);
+  }
+}
+
+test('post run again after a failure before the delete writes the same CSVs, then deletes the manifest; run once more it changes nothing', async () => {
+  const text = 'a/x.tif,1\na/y.tif,1\n';
+  const one = await claimed('a/one_raw.csv', `a/one_processing-${TS}.csv`, text);
+  const two = await claimed('b/two_raw.csv', `b/two_processing-${TS}.csv`, 'b/z.tif,1\n');
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', state: 'submitted', manifests: [{ ...one, claimed: true }, { ...two, claimed: true }] });
+  await converted(['a/x.tif', 'b/z.tif']);
+
+  await assert.rejects(runPost(wf, new NoDeleteStore(createS3Client(settingsFor(fx.s3))), memoryLogger()), /delete .* failed/);
+  const csvs = async () => {
+    const keys = (await keysOf(fx.store, 'sco-in')).filter((k) => !k.includes('processing-'));
+    return Promise.all(keys.map(async (k) => [k, await fx.store.getText('sco-in', k)]));
+  };
+  const first = await csvs();
+  assert.deepEqual(first.map(([k]) => k), [`a/one_failed-${TS}.csv`, `a/one_processed-${TS}.csv`]);
+  assert.equal((await readWorkflowRecord(wf)).state, 'settling');
+
+  const log = memoryLogger();
+  assert.deepEqual(await runPost(wf, fx.store, log), { processed: 2, failed: 1 });
+  const second = await csvs();
+  assert.deepEqual(second.filter(([k]) => k!.startsWith('a/')), first, 'the same keys, the same bytes');
+  assert.deepEqual(await keysOf(fx.store, 'sco-in'), [`a/one_failed-${TS}.csv`, `a/one_processed-${TS}.csv`, `b/two_processed-${TS}.csv`]);
+
+  // Settled manifests are skipped: nothing is written or deleted again.
+  await fx.store.delete('sco-in', `a/one_failed-${TS}.csv`); // the user took the failed rows away
+  const again = memoryLogger();
+  assert.deepEqual(await runPost(wf, fx.store, again), { processed: 0, failed: 0 });
+  assert.deepEqual(await keysOf(fx.store, 'sco-in'), [`a/one_processed-${TS}.csv`, `b/two_processed-${TS}.csv`]);
+});
+
+test('a manifest whose processing object is already gone was settled by an earlier run: its CSVs are not written again', async () => {
+  const manifest = await claimed('test_raw.csv', `test_processing-${TS}.csv`, 'a/x.tif,1\n');
+  await fx.store.delete('sco-in', manifest.processingKey);
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', state: 'settling', manifests: [{ ...manifest, claimed: true }] });
+  const log = memoryLogger();
+  assert.deepEqual(await runPost(wf, fx.store, log), { processed: 0, failed: 0 });
+  assert.match(log.text(), /test_processing-20261125-101500\.csv is gone: test_raw\.csv was settled already/);
+  assert.deepEqual(await keysOf(fx.store, 'sco-in'), []);
+  assert.equal((await readWorkflowRecord(wf)).state, 'settled');
+});
+
+test('post refuses a workflow that was rolled back or never finished claiming', async () => {
+  const manifest = await claimed('test_raw.csv', `test_processing-${TS}.csv`, 'a/x.tif,1\n');
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', state: 'rolled-back', manifests: [{ ...manifest, claimed: false }] });
+  await assert.rejects(runPost(wf, fx.store, memoryLogger()), /was rolled back: its manifests were put back/);
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', state: 'claiming', manifests: [{ ...manifest, claimed: false }] });
+  await assert.rejects(runPost(wf, fx.store, memoryLogger()), /was never submitted/);
+  assert.deepEqual(await keysOf(fx.store, 'sco-in'), [`test_processing-${TS}.csv`]);
 });
