@@ -79,8 +79,18 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
     const failed: Array<{ line: ManifestLine; reason: string }> = [...setAside];
     for (const { line, key } of submitted) {
       const missing = [key, previewKey(key)].filter((k) => !present.has(k));
+      const logFile = `${nodeFiles.get(key)}.log`;
       if (missing.length === 0) {
-        processed.push(line);
+        // Outputs left by an earlier run (a fixed manifest uploaded again) are not this run's work.
+        if (await convertedHere(path.join(workflowDir, logFile))) processed.push(line);
+        else {
+          failed.push({
+            line,
+            reason:
+              `s3://${record.outputBucket}/${key} and its preview are there, but ${logFile} records no successful ` +
+              'conversion in this workflow: they are left over from an earlier run',
+          });
+        }
         continue;
       }
       const errFile = `${nodeFiles.get(key)}.err`;
@@ -140,6 +150,23 @@ async function outputsPresent(store: S3Store, bucket: string, keys: string[]): P
     for (const key of await store.listFolder(bucket, folder)) present.add(key);
   }
   return present;
+}
+
+/**
+ * Whether the image's node job ended well in this workflow: the last "Job terminated" event of its
+ * user log (HTCondor's format; DAGMan retries append to the same log) is a normal termination
+ * with return value 0.
+ */
+async function convertedHere(logFile: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(logFile, 'utf8');
+  } catch {
+    return false;
+  }
+  const events = text.split(/^\.\.\.$/m);
+  const terminated = events.filter((e) => /^\s*005 \(/.test(e)).at(-1);
+  return terminated !== undefined && /Normal termination \(return value 0\)/.test(terminated);
 }
 
 /** The line of a node's error file that says why it failed: GDAL's last ERROR, else the last line. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
+import { nodeFileNames } from '../lib/dag.ts';
 import { runPost } from '../lib/post.ts';
 import { createS3Client, S3Store } from '../lib/s3_store.ts';
 import { readWorkflowRecord, writeWorkflowRecord } from '../lib/workflow.ts';
@@ -32,11 +33,24 @@ async function claimed(manifestKey: string, processingKey: string, text: string,
   return { sourceKey: manifestKey, processingKey, localFile, rejected };
 }
 
+/** The node job's user log as HTCondor writes it, ending with how the job ended. */
+function nodeLog(logName: string, returnValue: number) {
+  writeFileSync(
+    path.join(wf, `${logName}.log`),
+    '000 (012.000.000) 2026-11-25 10:15:01 Job submitted from host: <127.0.0.1:9618>\n...\n' +
+      '001 (012.000.000) 2026-11-25 10:15:02 Job executing on host: <127.0.0.1:9618>\n...\n' +
+      `005 (012.000.000) 2026-11-25 10:15:09 Job terminated.\n\t(1) Normal termination (return value ${returnValue})\n...\n`,
+  );
+}
+
+/** Outputs in the output bucket, and node logs that say this workflow's job made them. */
 async function converted(keys: string[]) {
   for (const key of keys) {
     await fx.store.putText(fx.settings.outputBucket, key, 'cog');
     await fx.store.putText(fx.settings.outputBucket, key.replace(/\.tif$/, '.jpg'), 'jpeg');
   }
+  const names = nodeFileNames(keys);
+  for (const key of keys) nodeLog(names.get(key)!, 0);
 }
 
 test('rows with both outputs go to processed, the rest to failed, next to the manifest; processing is removed', async () => {
@@ -163,4 +177,20 @@ test('post refuses a workflow that was rolled back or never finished claiming', 
   await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', state: 'claiming', manifests: [{ ...manifest, claimed: false }] });
   await assert.rejects(runPost(wf, fx.store, memoryLogger()), /was never submitted/);
   assert.deepEqual(await keysOf(fx.store, 'sco-in'), [`test_processing-${TS}.csv`]);
+});
+
+test('outputs left over from an earlier run do not make a row processed: only this workflow\'s successful conversion does', async () => {
+  const manifest = await claimed('again_raw.csv', `again_processing-${TS}.csv`, 'old/a.tif,1\nold/b.tif,1\nold/c.tif,1\n');
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
+  // All three have a COG and a JPEG from an earlier run; this run converted only a.tif.
+  await converted(['old/a.tif', 'old/b.tif', 'old/c.tif']);
+  nodeLog('b.tif', 1);
+  rmSync(path.join(wf, 'c.tif.log'));
+
+  const log = memoryLogger();
+  assert.deepEqual(await runPost(wf, fx.store, log), { processed: 1, failed: 2 });
+  assert.equal(await fx.store.getText('sco-in', `again_processed-${TS}.csv`), 'old/a.tif,1\n');
+  assert.equal(await fx.store.getText('sco-in', `again_failed-${TS}.csv`), 'old/b.tif,1\nold/c.tif,1\n');
+  assert.match(log.text(), /line 2 failed: s3:\/\/sco-out\/old\/b\.tif and its preview are there, but b\.tif\.log records no successful conversion in this workflow: they are left over from an earlier run/);
+  assert.match(log.text(), /line 3 failed: .*c\.tif\.log records no successful conversion/);
 });
