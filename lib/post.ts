@@ -105,8 +105,11 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
     failed.sort((a, b) => a.line.line - b.line.line);
     for (const f of failed) log.warn(`${manifest.sourceKey} line ${f.line.line} failed: ${f.reason}`);
 
+    // An empty manifest still leaves a trace next to it: an empty failed CSV.
+    const empty = processed.length === 0 && failed.length === 0;
+    if (empty) log.warn(`${manifest.sourceKey} has no rows: nothing to convert; recorded as an empty failed CSV`);
     for (const [state, lines] of [['processed', processed], ['failed', failed.map((f) => f.line)]] as const) {
-      if (lines.length === 0) continue;
+      if (lines.length === 0 && !(state === 'failed' && empty)) continue;
       const key = restate(manifest.processingKey, state);
       const csv = manifestCsv(lines);
       // The local copy is named after the manifest's local copy, which no other manifest of the run shares.

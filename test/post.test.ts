@@ -194,3 +194,13 @@ test('outputs left over from an earlier run do not make a row processed: only th
   assert.match(log.text(), /line 2 failed: s3:\/\/sco-out\/old\/b\.tif and its preview are there, but b\.tif\.log records no successful conversion in this workflow: they are left over from an earlier run/);
   assert.match(log.text(), /line 3 failed: .*c\.tif\.log records no successful conversion/);
 });
+
+test('an empty manifest does not vanish: it is settled as an empty failed CSV next to where it was', async () => {
+  const manifest = await claimed('Counties/empty_raw.csv', `Counties/empty_processing-${TS}.csv`, '');
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
+  const log = memoryLogger();
+  assert.deepEqual(await runPost(wf, fx.store, log), { processed: 0, failed: 0 });
+  assert.deepEqual(await keysOf(fx.store, 'sco-in'), [`Counties/empty_failed-${TS}.csv`]);
+  assert.equal(await fx.store.getText('sco-in', `Counties/empty_failed-${TS}.csv`), '');
+  assert.match(log.text(), /WARN  Counties\/empty_raw\.csv has no rows: nothing to convert; recorded as an empty failed CSV/);
+});
