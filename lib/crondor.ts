@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { crashPoint } from './crash_point.ts';
-import { layerName, renderDag } from './dag.ts';
+import { layerName, renderDag, type DagImage } from './dag.ts';
 import { compileGlob } from './glob.ts';
 import type { Logger } from './log.ts';
 import { MANIFEST_SNIFF_BYTES, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, type ImageRow } from './manifest.ts';
@@ -66,13 +66,14 @@ const DAG_FILE = 'dagfile.dag';
 
 type ClaimedManifest = { manifest: WorkflowManifest; rows: ImageRow[] };
 
-type Listing = { candidates: S3ObjectInfo[]; inputKeys: Set<string>; processing: string[] };
+/** `inputKeys`: every object of the input bucket and its size in bytes. */
+type Listing = { candidates: S3ObjectInfo[]; inputKeys: Map<string, number>; processing: string[] };
 
 async function listInput(settings: PipelineSettings, store: S3Store): Promise<Listing> {
   const matches = compileGlob(settings.pattern);
-  const listing: Listing = { candidates: [], inputKeys: new Set(), processing: [] };
+  const listing: Listing = { candidates: [], inputKeys: new Map(), processing: [] };
   for await (const object of store.listObjects(settings.inputBucket)) {
-    listing.inputKeys.add(object.key);
+    listing.inputKeys.set(object.key, object.size);
     if (isProcessingKey(object.key)) listing.processing.push(object.key);
     // The pipeline's own processing/processed/failed files never count as new manifests.
     if (matches(object.key) && !isStateFileKey(object.key)) listing.candidates.push(object);
@@ -283,8 +284,8 @@ async function onlyManifests(candidates: S3ObjectInfo[], settings: PipelineSetti
  * The images to convert, once each. Rows naming an image that is not in the input bucket, or
  * one already listed, are set aside (recorded as rejected, so they end up in the failed CSV).
  */
-function selectImages(claimed: ClaimedManifest[], inputKeys: Set<string>, inputBucket: string, log: Logger) {
-  const images: Array<{ key: string; bands: number }> = [];
+function selectImages(claimed: ClaimedManifest[], inputKeys: Map<string, number>, inputBucket: string, log: Logger) {
+  const images: DagImage[] = [];
   const firstSeen = new Map<string, string>();
   for (const { manifest, rows } of claimed) {
     for (const row of rows) {
@@ -297,7 +298,7 @@ function selectImages(claimed: ClaimedManifest[], inputKeys: Set<string>, inputB
         continue;
       }
       firstSeen.set(row.key, `${manifest.sourceKey} line ${row.line}`);
-      images.push({ key: row.key, bands: row.bands });
+      images.push({ key: row.key, bands: row.bands, bytes: inputKeys.get(row.key)! });
     }
     manifest.rejected.sort((a, b) => a.line - b.line);
     for (const r of manifest.rejected) log.warn(`${manifest.sourceKey} line ${r.line} set aside: ${r.reason}`);

@@ -7,7 +7,19 @@ import { renderTemplate } from './template.ts';
  * each retried 3 times, and a NOOP FINAL node whose POST script runs `post`.
  */
 
-export type DagImage = { key: string; bands: number };
+/** An image to convert: its key, the manifest's band count, and its size in bytes. */
+export type DagImage = { key: string; bands: number; bytes: number };
+
+const KIB = 1024;
+const MIN_DISK_KIB = 2 * 1024 * 1024; // 2 GiB, what every node asked for before
+
+/**
+ * The scratch disk a node needs, in KiB (request_disk's unit): the input, the COG written beside
+ * it and GDAL's temporary overviews, about three times the input, and never less than 2 GiB.
+ */
+export function nodeDiskKib(bytes: number): number {
+  return Math.max(MIN_DISK_KIB, Math.ceil((3 * bytes) / KIB));
+}
 
 export type WorkflowDag = {
   timestamp: string;
@@ -55,6 +67,7 @@ export function renderDag(dag: WorkflowDag): string {
       FULL_OUTFILE: dagVarValue(previewKey(image.key)),
       OUTFILE: dagVarValue(baseName(previewKey(image.key))),
       BANDS: dagVarValue(String(image.bands)),
+      DISK_KIB: dagVarValue(String(nodeDiskKib(image.bytes))),
       LOGNAME: dagVarValue(names.get(image.key)!),
     }).trimEnd(),
   );

@@ -67,7 +67,7 @@ test('the node submit file carries SPEC 3.3, the later hold back-off and no secr
   assert.equal(c.get('arguments'), `"'$(INFILE)' $(BANDS)"`);
   assert.equal(c.get('log'), '$(LOGNAME).log');
   assert.equal(c.get('request_memory'), '1GB');
-  assert.equal(c.get('request_disk'), '2GB');
+  assert.equal(c.get('request_disk'), '$(DISK_KIB)');
   assert.equal(c.get('aws_access_key_id_file'), '/home/sco/keyid');
   assert.equal(c.get('aws_secret_access_key_file'), '/home/sco/secret');
   assert.equal(c.get('transfer_input_files'), 's3://web.s3.wisc.edu/sco-in/$(FULL_INFILE)');
@@ -129,9 +129,10 @@ test('the DAG has one retried node per image, per-node VARS and a NOOP FINAL nod
     timestamp: '20261125-101500',
     layerName: layerName(dagBatchName('*raw.csv')),
     images: [
-      { key: 'Counties/WI/Wood/1band.tif', bands: 1 },
-      { key: 'Counties/WI/Dane/1band.tif', bands: 1 },
-      { key: 'Counties/Eau Claire/4band.tif', bands: 4 },
+      { key: 'Counties/WI/Wood/1band.tif', bands: 1, bytes: 1_100_000 },
+      { key: 'Counties/WI/Dane/1band.tif', bands: 1, bytes: 80_000 },
+      // County orthoimagery: 5 GiB in, so the node asks for 15 GiB of scratch disk.
+      { key: 'Counties/Eau Claire/4band.tif', bands: 4, bytes: 5 * 2 ** 30 },
     ],
     nodeSubmitFile: 'cog_node.sub',
     postCommand: ['/opt/node/bin/node', '/opt/cog/cog_pipeline.ts', 'post', '--input-bucket', 'sco-in'],
@@ -140,12 +141,12 @@ test('the DAG has one retried node per image, per-node VARS and a NOOP FINAL nod
   assert.deepEqual(lines.slice(0, 3), [
     'JOB COG-Pipeline-DAG-*raw.csv_0 cog_node.sub',
     'VARS COG-Pipeline-DAG-*raw.csv_0 FULL_INFILE="Counties/WI/Wood/1band.tif" INFILE="1band.tif" ' +
-      'FULL_OUTFILE="Counties/WI/Wood/1band.jpg" OUTFILE="1band.jpg" BANDS="1" LOGNAME="Counties_WI_Wood_1band.tif"',
+      'FULL_OUTFILE="Counties/WI/Wood/1band.jpg" OUTFILE="1band.jpg" BANDS="1" DISK_KIB="2097152" LOGNAME="Counties_WI_Wood_1band.tif"',
     'RETRY COG-Pipeline-DAG-*raw.csv_0 3',
   ]);
   // Two images share a base name: their node files are kept apart; a unique one keeps its name.
   assert.match(dag, /LOGNAME="Counties_WI_Dane_1band\.tif"/);
-  assert.match(dag, /VARS COG-Pipeline-DAG-\*raw\.csv_2 FULL_INFILE="Counties\/Eau Claire\/4band\.tif" INFILE="4band\.tif" .* LOGNAME="4band\.tif"/);
+  assert.match(dag, /VARS COG-Pipeline-DAG-\*raw\.csv_2 FULL_INFILE="Counties\/Eau Claire\/4band\.tif" INFILE="4band\.tif" .* DISK_KIB="15728640" LOGNAME="4band\.tif"/);
   assert.deepEqual(lines.slice(-2), [
     'FINAL final final.sub NOOP',
     'SCRIPT POST final /opt/node/bin/node /opt/cog/cog_pipeline.ts post --input-bucket sco-in',
