@@ -14,7 +14,7 @@ import {
   workflowDirName,
   workflowTimestamp,
 } from './naming.ts';
-import { loadNotManifests, reportedBefore, saveNotManifests } from './not_manifests.ts';
+import { loadReported, NOT_MANIFESTS_FILE, reportedEntry, saveReported } from './reported_objects.ts';
 import {
   claimManifest,
   isProcessingKey,
@@ -251,11 +251,11 @@ async function makeWorkflowDir(deps: CycleDeps): Promise<{ timestamp: string; wo
  */
 async function onlyManifests(candidates: S3ObjectInfo[], settings: PipelineSettings, deps: CycleDeps): Promise<string[]> {
   const { store, log } = deps;
-  const known = await loadNotManifests(deps.launchDir);
+  const known = await loadReported(deps.launchDir, NOT_MANIFESTS_FILE);
   const manifests: string[] = [];
   const notManifests: Array<{ key: string; etag: string }> = [];
   for (const object of candidates) {
-    if (reportedBefore(known, settings.inputBucket, object.key, object.etag)) {
+    if (known.get(reportedEntry(settings.inputBucket, object.key)) === object.etag) {
       notManifests.push(object);
       continue;
     }
@@ -276,7 +276,9 @@ async function onlyManifests(candidates: S3ObjectInfo[], settings: PipelineSetti
       );
     }
   }
-  if (notManifests.length > 0 || known.size > 0) await saveNotManifests(deps.launchDir, settings.inputBucket, notManifests);
+  if (notManifests.length > 0 || known.size > 0) {
+    await saveReported(deps.launchDir, NOT_MANIFESTS_FILE, new Map(notManifests.map((o) => [reportedEntry(settings.inputBucket, o.key), o.etag])));
+  }
   return manifests;
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { classAdString } from './condor_syntax.ts';
 import { crashPoint } from './crash_point.ts';
@@ -7,6 +7,7 @@ import { sameAttributeValue, START } from './job_settings.ts';
 import { openPostLog, type Logger } from './log.ts';
 import { baseName } from './naming.ts';
 import { runPost } from './post.ts';
+import { LEFT_ALONE_FILE, loadReported, reportedEntry, saveReported } from './reported_objects.ts';
 import type { ObjectHead, S3Store } from './s3_store.ts';
 import type { Schedd } from './schedd.ts';
 import { isFinal, readWorkflowRecord, recordState, workflowFile, type WorkflowManifest, type WorkflowRecord, type WorkflowState } from './workflow.ts';
@@ -53,7 +54,6 @@ export const SOURCE_METADATA = 'cog-pipeline-source';
 
 const WORKFLOW_DIR = /^workflow-run-\d{8}-\d{6}$/;
 const PROCESSING_FILE = /^.*processing-\d{8}-\d{6}\.csv$/s;
-const LEFT_ALONE_FILE = '.processing-left-alone.json';
 
 /** `<host>:<workflow directory>`, as the processing objects carry it. */
 export function workflowIdOf(host: string, workflowDir: string): string {
@@ -388,7 +388,7 @@ export async function sweepProcessingObjects(
     if (record.inputBucket !== bucket || isFinal(record.state)) continue;
     for (const m of record.manifests) if (m.claimed !== false && m.settled !== true) inFlight.add(m.processingKey);
   }
-  const leftAlone = await loadLeftAlone(deps.launchDir);
+  const leftAlone = await loadReported(deps.launchDir, LEFT_ALONE_FILE);
   const stillLeftAlone = new Map<string, string>();
   let restored = 0;
   for (const key of processingKeys) {
@@ -404,7 +404,7 @@ export async function sweepProcessingObjects(
     const workflowId = decodeMetadata(head.metadata[WORKFLOW_METADATA]);
     const owner = workflowId === undefined ? undefined : parseWorkflowId(workflowId);
     if (owner === undefined || owner.host !== deps.host || path.dirname(owner.dir) !== deps.launchDir) {
-      const entry = `${bucket}/${key}`;
+      const entry = reportedEntry(bucket, key);
       stillLeftAlone.set(entry, head.etag);
       if (leftAlone.get(entry) !== head.etag) {
         log.warn(
@@ -440,7 +440,7 @@ export async function sweepProcessingObjects(
       log.error(`could not put back s3://${bucket}/${key} as ${sourceKey} (the next cycle tries again): ${(err as Error).message}`);
     }
   }
-  if (stillLeftAlone.size > 0 || leftAlone.size > 0) await saveLeftAlone(deps.launchDir, stillLeftAlone);
+  if (stillLeftAlone.size > 0 || leftAlone.size > 0) await saveReported(deps.launchDir, LEFT_ALONE_FILE, stillLeftAlone);
   return restored;
 }
 
@@ -450,21 +450,3 @@ function parseWorkflowId(id: string): { host: string; dir: string } | undefined 
   return { host: id.slice(0, colon), dir: id.slice(colon + 1) };
 }
 
-/** Processing objects of others, reported once: `{"<bucket>/<key>": "<etag>"}` in the launch directory. */
-async function loadLeftAlone(launchDir: string): Promise<Map<string, string>> {
-  try {
-    const parsed = JSON.parse(await readFile(path.join(launchDir, LEFT_ALONE_FILE), 'utf8')) as unknown;
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-      return new Map(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'));
-    }
-  } catch {
-    // None yet, or unreadable: reported again.
-  }
-  return new Map();
-}
-
-async function saveLeftAlone(launchDir: string, entries: Map<string, string>): Promise<void> {
-  const file = path.join(launchDir, LEFT_ALONE_FILE);
-  await writeFile(`${file}.tmp`, JSON.stringify(Object.fromEntries(entries), null, 1) + '\n');
-  await rename(`${file}.tmp`, file);
-}
