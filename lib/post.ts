@@ -146,12 +146,25 @@ function classify(manifest: WorkflowManifest, text: string): ManifestRows {
   return rows;
 }
 
-/** Which of the keys exist: one listing per folder involved, not one request per row. */
+/** Folder listings in flight at once: enough to hide round trips, few enough for any S3 server. */
+const LISTING_CONCURRENCY = 8;
+
+/**
+ * Which of the keys exist: one listing per folder involved, not one request per row, several
+ * folders at a time (a manifest with one image per folder would otherwise take a round trip
+ * per row, one after another).
+ */
 async function outputsPresent(store: S3Store, bucket: string, keys: string[]): Promise<Set<string>> {
   const present = new Set<string>();
-  for (const folder of new Set(keys.map(folderOf))) {
-    for (const key of await store.listFolder(bucket, folder)) present.add(key);
-  }
+  const folders = [...new Set(keys.map(folderOf))];
+  let next = 0;
+  const worker = async () => {
+    while (next < folders.length) {
+      const folder = folders[next++]!;
+      for (const key of await store.listFolder(bucket, folder)) present.add(key);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LISTING_CONCURRENCY, folders.length) }, worker));
   return present;
 }
 

@@ -108,6 +108,34 @@ test('post checks the output bucket with one listing per folder, not per row', a
   assert.equal(commands.filter((c) => c === 'ListObjectsV2Command').length, 2);
 });
 
+test('post lists many folders several at a time, never more than 8, each once', async () => {
+  const keys = Array.from({ length: 40 }, (_, i) => `Sections/s${i}/t.tif`);
+  const manifest = await claimed('sections_raw.csv', `sections_processing-${TS}.csv`, keys.map((k) => `${k},1`).join('\n'));
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
+  await converted(keys);
+
+  const client = createS3Client(settingsFor(fx.s3));
+  let inFlight = 0;
+  let most = 0;
+  let listings = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'ListObjectsV2Command') return next(args);
+      listings++;
+      most = Math.max(most, ++inFlight);
+      try {
+        return await next(args);
+      } finally {
+        inFlight--;
+      }
+    },
+    { step: 'initialize' },
+  );
+  assert.deepEqual(await runPost(wf, new S3Store(client), memoryLogger()), { processed: 40, failed: 0 });
+  assert.equal(listings, 40);
+  assert.ok(most > 1 && most <= 8, `${most} listings at once`);
+});
+
 test('post outside a workflow directory says so', async () => {
   rmSync(path.join(wf, 'workflow.json'), { force: true });
   await assert.rejects(runPost(wf, fx.store, memoryLogger()), /workflow\.json is missing/);
