@@ -274,7 +274,7 @@ const MODES = ['crondor', 'post'];
 
 async function main(argv: string[]): Promise<number> {
   // `cog_pipeline.ts help` is what people type first.
-  if (argv[2] === 'help') argv = [...argv.slice(0, 2), '--help', ...argv.slice(3)];
+  if (argv[2] === 'help') argv = [...argv.slice(0, 2), ...(MODES.includes(argv[3] ?? '') ? [argv[3]!] : []), '--help'];
   const word = argv[2];
   if (word !== undefined && !word.startsWith('-') && !MODES.includes(word)) {
     process.stderr.write(`cog_pipeline.ts: error: unknown mode "${word}": the first word is crondor or post, or none to launch\n(run with --help for usage)\n`);

@@ -22,10 +22,15 @@ test('--help explains each mode', async () => {
   assert.match(main.stdout, /crondor/);
   assert.match(main.stdout, /processed-<ts>\.csv/);
   for (const mode of ['crondor', 'post']) {
-    const help = await cli([mode, '--help']);
-    assert.equal(help.code, 0);
-    assert.match(help.stdout, new RegExp(`Usage: cog_pipeline\\.ts ${mode}`));
+    for (const args of [[mode, '--help'], ['help', mode]]) {
+      const help = await cli(args);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, new RegExp(`Usage: cog_pipeline\\.ts ${mode}`), args.join(' '));
+    }
   }
+  const plain = await cli(['help']);
+  assert.equal(plain.code, 0);
+  assert.match(plain.stdout, /Usage: cog_pipeline\.ts \[crondor\|post\] \[options\]/);
 });
 
 test('S3 keys without an endpoint are refused with the credential rule', async () => {
