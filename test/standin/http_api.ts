@@ -1,12 +1,12 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { ClassAdSyntaxError, parseExpr } from './classad.ts';
 import { QmgmtError, type Job, type StandinSchedd } from './schedd.ts';
 import { readTar } from './tar.ts';
+import { listenOnLoopback } from '../support/loopback.ts';
 
 /**
  * TEST STAND-IN for htcondor-api's HTTP side, golang-htcondor v0.12.4 (commit 2811bc1,
@@ -67,16 +67,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<{ url: str
         });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenOnLoopback(server);
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
