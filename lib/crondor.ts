@@ -134,9 +134,9 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
     }
     crashPoint('cycle:after-claim');
     try {
-      const text = await store.getText(settings.inputBucket, processingKey);
-      await writeFile(path.join(workflowDir, entry.localFile), text);
-      const parsed = parseManifest(text);
+      const bytes = await store.getBytes(settings.inputBucket, processingKey);
+      await writeFile(path.join(workflowDir, entry.localFile), bytes);
+      const parsed = parseManifest(bytes);
       crashPoint('cycle:after-read');
       entry.rejected = parsed.rejected.map(({ line, reason }) => ({ line, reason }));
       entry.claimed = true;

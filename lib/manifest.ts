@@ -9,7 +9,13 @@ import { hasTiffExtension } from './naming.ts';
  * in the `failed` CSV and be fixed and resubmitted.
  */
 
-export type ManifestLine = { line: number; raw: string };
+/**
+ * One non-blank line of a manifest: its number, its bytes exactly as uploaded (so the state CSVs
+ * give them back unchanged, whatever the encoding), and its text. `utf8` is false for a line that
+ * is not UTF-8 (Latin-1 from spreadsheet software, stray binary): its text is then only a
+ * rendering for messages.
+ */
+export type ManifestLine = { line: number; raw: string; bytes: Buffer; utf8: boolean };
 export type ImageRow = ManifestLine & { key: string; bands: number };
 export type RejectedRow = ManifestLine & { reason: string };
 export type ParsedManifest = { rows: ImageRow[]; rejected: RejectedRow[] };
@@ -53,18 +59,46 @@ const manifestRow = z.tuple([imageKey, bandCount], {
       : undefined,
 });
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const LF = 0x0a;
+const CR = 0x0d;
+
 /** Splits into physical lines: BOM, CRLF/CR/LF and a missing final newline are all fine. */
-export function readManifestLines(text: string): ManifestLine[] {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
+export function readManifestLines(content: Buffer | string): ManifestLine[] {
+  let bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+  if (bytes.subarray(0, 3).equals(UTF8_BOM)) bytes = bytes.subarray(3);
   const out: ManifestLine[] = [];
-  lines.forEach((raw, i) => {
-    if (raw.trim() !== '') out.push({ line: i + 1, raw });
-  });
+  let start = 0;
+  let line = 1;
+  const take = (end: number) => {
+    const lineBytes = bytes.subarray(start, end);
+    if (lineBytes.toString('latin1').trim() !== '') {
+      let raw: string;
+      let utf8 = true;
+      try {
+        raw = STRICT_UTF8.decode(lineBytes);
+      } catch {
+        raw = lineBytes.toString('utf8');
+        utf8 = false;
+      }
+      out.push({ line, raw, bytes: Buffer.from(lineBytes), utf8 });
+    }
+    line++;
+  };
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== LF && bytes[i] !== CR) continue;
+    take(i);
+    if (bytes[i] === CR && bytes[i + 1] === LF) i++;
+    start = i + 1;
+  }
+  if (start < bytes.length) take(bytes.length);
   return out;
 }
 
 /** Checks one line; returns the image row or the reason it cannot be processed. */
 export function parseManifestLine(l: ManifestLine): ImageRow | RejectedRow {
+  if (!l.utf8) return { ...l, reason: 'the row is not UTF-8 text (saved as Latin-1?): save the manifest as "CSV UTF-8"' };
   let fields: string[];
   try {
     // One line at a time, so a stray quote spoils only its own row.
@@ -84,7 +118,7 @@ export function parseManifestLine(l: ManifestLine): ImageRow | RejectedRow {
   return { ...l, key, bands };
 }
 
-export function parseManifest(text: string): ParsedManifest {
+export function parseManifest(text: Buffer | string): ParsedManifest {
   const rows: ImageRow[] = [];
   const rejected: RejectedRow[] = [];
   for (const l of readManifestLines(text)) {
@@ -95,9 +129,9 @@ export function parseManifest(text: string): ParsedManifest {
   return { rows, rejected };
 }
 
-/** A state CSV of the given lines, each exactly as the user wrote it. */
-export function manifestCsv(lines: ManifestLine[]): string {
-  return lines.map((l) => l.raw + '\n').join('');
+/** A state CSV of the given lines, each with exactly the bytes the user wrote. */
+export function manifestCsv(lines: ManifestLine[]): Buffer {
+  return Buffer.concat(lines.flatMap((l) => [l.bytes, Buffer.from('\n')]));
 }
 
 /** How much of an object is read to tell whether it is a manifest. */
@@ -113,6 +147,8 @@ export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
  */
 export function manifestVerdict(size: number, head: Buffer): { manifest: true } | { manifest: false; reason: string } {
   if (size > MAX_MANIFEST_BYTES) return { manifest: false, reason: `it holds ${size} bytes, more than a manifest may (${MAX_MANIFEST_BYTES})` };
+  if (head[0] === 0xff && head[1] === 0xfe) return { manifest: false, reason: 'it is UTF-16 text: save the manifest as "CSV UTF-8"' };
+  if (head[0] === 0xfe && head[1] === 0xff) return { manifest: false, reason: 'it is UTF-16 text: save the manifest as "CSV UTF-8"' };
   if (head.includes(0)) return { manifest: false, reason: 'it is not text: it holds NUL bytes, as images do' };
   const text = head.toString('latin1');
   if (text.trim() === '') return { manifest: true };

@@ -64,7 +64,7 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
   const all: ManifestRows[] = [];
   for (const manifest of record.manifests) {
     if (manifest.claimed === false) continue;
-    all.push(classify(manifest, await readFile(path.join(workflowDir, manifest.localFile), 'utf8')));
+    all.push(classify(manifest, await readFile(path.join(workflowDir, manifest.localFile))));
   }
   // The same names the DAG gave each image's .log/.out/.err files: those of all its images.
   const nodeFiles = nodeFileNames(all.flatMap((m) => m.submitted.map((s) => s.key)));
@@ -134,7 +134,7 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
   return totals;
 }
 
-function classify(manifest: WorkflowManifest, text: string): ManifestRows {
+function classify(manifest: WorkflowManifest, text: Buffer): ManifestRows {
   const rejectedAt = new Map(manifest.rejected.map((r) => [r.line, r.reason]));
   const rows: ManifestRows = { manifest, setAside: [], submitted: [] };
   for (const line of readManifestLines(text)) {

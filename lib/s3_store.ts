@@ -275,7 +275,16 @@ export class S3Store {
     });
   }
 
-  async putText(bucket: string, key: string, text: string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
+  /** The whole object, as bytes (a manifest comes back byte for byte, whatever its encoding). */
+  async getBytes(bucket: string, key: string): Promise<Buffer> {
+    return this.attempt(`get s3://${bucket}/${key}`, async () => {
+      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      if (Body === undefined) throw new Error('response has no body');
+      return Buffer.from(await Body.transformToByteArray());
+    });
+  }
+
+  async putText(bucket: string, key: string, text: string | Buffer, contentType = 'text/plain; charset=utf-8'): Promise<void> {
     await this.attempt(`put s3://${bucket}/${key}`, () =>
       this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: contentType })),
     );

@@ -241,6 +241,16 @@ test('a manifest whose rows all fail is settled at once: failed CSV written, not
   assert.deepEqual(record.manifests.map((m) => [m.claimed, m.settled]), [[true, true]]);
 });
 
+test('a manifest with rows that are not UTF-8 gets them back byte for byte in its failed CSV', async () => {
+  const latin1 = Buffer.from('Comt\xe9s/caf\xe9.tif,1\r\n', 'latin1');
+  const content = Buffer.concat([Buffer.from('nowhere/a.tif,1\n'), latin1, Buffer.from([0x62, 0xff, 0x80, 0x2c, 0x31, 0x0a])]);
+  await fx.store.putText(fx.settings.inputBucket, 'enc_raw.csv', content, 'text/csv');
+  const result = await runCrondorCycle(fx.settings, deps());
+  assert.equal(result.outcome, 'nothing-to-run');
+  const failed = await fx.store.getBytes(fx.settings.inputBucket, 'enc_failed-20261125-101500.csv');
+  assert.ok(failed.equals(Buffer.concat([Buffer.from('nowhere/a.tif,1\n'), Buffer.from('Comt\xe9s/caf\xe9.tif,1\n', 'latin1'), Buffer.from([0x62, 0xff, 0x80, 0x2c, 0x31, 0x0a])])), failed.toString('latin1'));
+});
+
 test('manifests are found among more than 1000 objects, with odd characters in their keys', async () => {
   const keys = Array.from({ length: 1100 }, (_, i) => `bulk/${String(i).padStart(4, '0')}.tif`);
   for (let i = 0; i < keys.length; i += 50) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { manifestCsv, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest } from '../lib/manifest.ts';
+import { manifestCsv, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, readManifestLines } from '../lib/manifest.ts';
 
 test("the Python project's sample manifest parses into four image rows", () => {
   const text = readFileSync(new URL('./fixtures/manifests/test_raw.csv', import.meta.url), 'utf8');
@@ -63,11 +63,25 @@ test('bad rows are kept as written, with a reason, and do not stop the good rows
 });
 
 test('state CSVs hold the rows exactly as the user wrote them', () => {
-  const lines = [
-    { line: 1, raw: '"a/two words.tif", 3' },
-    { line: 4, raw: 'x.tif,1,extra' },
-  ];
-  assert.equal(manifestCsv(lines), '"a/two words.tif", 3\nx.tif,1,extra\n');
+  const lines = readManifestLines('"a/two words.tif", 3\r\n\r\n\nx.tif,1,extra');
+  assert.deepEqual(lines.map((l) => l.line), [1, 4]);
+  assert.equal(manifestCsv(lines).toString('utf8'), '"a/two words.tif", 3\nx.tif,1,extra\n');
+});
+
+test('rows that are not UTF-8 (Latin-1 from a spreadsheet, stray binary) come back byte for byte, with the reason', () => {
+  const latin1 = Buffer.from('Comt\xe9s/caf\xe9.tif,1', 'latin1');
+  const binary = Buffer.from([0x61, 0xff, 0xfe, 0x80, 0x2e, 0x74, 0x69, 0x66, 0x2c, 0x31]);
+  const content = Buffer.concat([Buffer.from('\ufeffgood/é.tif,1\n'), latin1, Buffer.from('\r\n'), binary, Buffer.from('\n')]);
+  const { rows, rejected } = parseManifest(content);
+  assert.deepEqual(rows.map((r) => r.key), ['good/é.tif']);
+  assert.deepEqual(rejected.map((r) => [r.line, r.reason]), [
+    [2, 'the row is not UTF-8 text (saved as Latin-1?): save the manifest as "CSV UTF-8"'],
+    [3, 'the row is not UTF-8 text (saved as Latin-1?): save the manifest as "CSV UTF-8"'],
+  ]);
+  assert.ok(manifestCsv(rejected).equals(Buffer.concat([latin1, Buffer.from('\n'), binary, Buffer.from('\n')])));
+  // A UTF-16 file (spreadsheet "Unicode text") is not taken for a manifest at all, so it is never altered.
+  const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('a.tif,1\r\n', 'utf16le')]);
+  assert.deepEqual(manifestVerdict(utf16.length, utf16), { manifest: false, reason: 'it is UTF-16 text: save the manifest as "CSV UTF-8"' });
 });
 
 test('an object is a manifest when it is text naming .tif images; images and data CSVs are not', () => {
