@@ -9,6 +9,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -318,29 +319,29 @@ export class S3Store {
    * (e.g. access denied). A HEAD 404 has no body, so a missing bucket also reads as false.
    */
   async exists(bucket: string, key: string): Promise<boolean> {
-    try {
-      await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw new Error(`S3 exists s3://${bucket}/${key} failed: ${errorSummary(err)}`, { cause: err });
-    }
+    return (await this.headOrNull(bucket, key, `exists s3://${bucket}/${key}`)) !== null;
   }
 
   /** HEAD the object: its metadata and headers, or null when it does not exist. */
   async head(bucket: string, key: string): Promise<ObjectHead | null> {
+    const out = await this.headOrNull(bucket, key, `head s3://${bucket}/${key}`);
+    if (out === null) return null;
+    return {
+      etag: out.ETag ?? '',
+      metadata: Object.fromEntries(Object.entries(out.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+      contentType: out.ContentType,
+      cacheControl: out.CacheControl,
+      contentDisposition: out.ContentDisposition,
+      contentEncoding: out.ContentEncoding,
+      contentLanguage: out.ContentLanguage,
+      expires: out.Expires,
+    };
+  }
+
+  /** One HEAD request; null for a missing object, an error (naming `what`) for anything else. */
+  private async headOrNull(bucket: string, key: string, what: string): Promise<HeadObjectCommandOutput | null> {
     try {
-      const out = await this.attempt(`head s3://${bucket}/${key}`, () => this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
-      return {
-        etag: out.ETag ?? '',
-        metadata: Object.fromEntries(Object.entries(out.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
-        contentType: out.ContentType,
-        cacheControl: out.CacheControl,
-        contentDisposition: out.ContentDisposition,
-        contentEncoding: out.ContentEncoding,
-        contentLanguage: out.ContentLanguage,
-        expires: out.Expires,
-      };
+      return await this.attempt(what, () => this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
     } catch (err) {
       if (isNotFound((err as Error).cause)) return null;
       throw err;
