@@ -243,12 +243,9 @@ export class S3Store {
     } while (token !== undefined);
   }
 
+  /** The whole object as UTF-8 text. */
   async getText(bucket: string, key: string): Promise<string> {
-    return this.attempt(`get s3://${bucket}/${key}`, async () => {
-      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      if (Body === undefined) throw new Error('response has no body');
-      return Body.transformToString('utf-8');
-    });
+    return (await this.getBytes(bucket, key)).toString('utf8');
   }
 
   /** The first `bytes` bytes of an object (all of it when it is shorter): enough to tell what it is. */
