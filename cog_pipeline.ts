@@ -45,12 +45,17 @@ const bucketName = z
   .min(1, 'is empty')
   .regex(/^[^\s/]*$/, 'a bucket name has no "/" or spaces');
 
+/**
+ * A value written into submit descriptions, which end a value at a line break, continue one after
+ * a trailing backslash, and read `$(`, `$$` and `$NAME(` as macros.
+ */
+const inSubmitDescription = (value: z.ZodType<string>) =>
+  value
+    .refine((p) => !/[\u0000-\u001f\u007f\u2028\u2029]/.test(p), 'holds a control character or a line break')
+    .refine((p) => !p.endsWith('\\'), 'ends in a backslash, which a submit description reads as a line continuation')
+    .refine((p) => !MACRO_SYNTAX.test(p), 'holds "$(", "$$" or "$NAME(", which HTCondor reads as a macro');
 /** A file path the jobs are given in their submit descriptions. */
-const jobPath = z
-  .string()
-  .refine((p) => !/[\u0000-\u001f\u007f\u2028\u2029]/.test(p), 'holds a control character or a line break')
-  .refine((p) => !p.endsWith('\\'), 'ends in a backslash, which a submit description reads as a line continuation')
-  .refine((p) => !MACRO_SYNTAX.test(p), 'holds "$(", "$$" or "$NAME(", which HTCondor reads as a macro');
+const jobPath = inSubmitDescription(z.string());
 const s3Flags = z.object({
   accessKey: jobPath.optional(),
   secretKey: jobPath.optional(),
@@ -61,15 +66,13 @@ const apiFlags = z.object({ apiUrl: z.string().optional(), apiTokenFile: jobPath
 const pipelineFlags = s3Flags.merge(apiFlags).extend({
   inputBucket: bucketName,
   outputBucket: bucketName,
-  pattern: z
-    .string(required)
-    .min(1, 'is empty')
-    // The pattern is written into submit descriptions (arguments, batch name), which trim values,
-    // end a value at a line break and continue one after a trailing backslash.
-    .refine((p) => p.trim() === p, 'starts or ends with white space, which a submit description would drop')
-    .refine((p) => !/[\u0000-\u001f\u007f\u2028\u2029]/.test(p), 'holds a control character or a line break')
-    .refine((p) => !p.endsWith('\\'), 'ends in a backslash, which a submit description reads as a line continuation')
-    .refine((p) => !MACRO_SYNTAX.test(p), 'holds "$(", "$$" or "$NAME(", which HTCondor reads as a macro'),
+  // The pattern is written into submit descriptions (arguments, batch name), which also trim values.
+  pattern: inSubmitDescription(
+    z
+      .string(required)
+      .min(1, 'is empty')
+      .refine((p) => p.trim() === p, 'starts or ends with white space, which a submit description would drop'),
+  ),
   maxRunning: z
     .string()
     .regex(/^\d+$/, 'must be a whole number written in decimal digits')
