@@ -11,6 +11,8 @@
  * The crondor cycle (lib/crondor.ts):
  *  - cycle:before-claim       workflow directory and workflow.json ('claiming', listing the
  *                             manifests about to be claimed) written; nothing renamed yet
+ *  - claim:after-entry      inside the first manifest's claim: its claim entry is written in the
+ *                             bucket (bucket_claim.ts), the raw object not yet copied
  *  - claim:after-copy         inside the first manifest's rename: the processing copy (with its
  *                             workflow id) exists, the raw object is not deleted yet
  *  - cycle:after-claim        the first manifest renamed to processing, not read yet
@@ -46,6 +48,7 @@ export const CRASH_AT_VARIABLE = 'COG_PIPELINE_TEST_CRASH_AT';
 
 export const CRASH_POINTS = [
   'cycle:before-claim',
+  'claim:after-entry',
   'claim:after-copy',
   'cycle:after-claim',
   'cycle:after-read',

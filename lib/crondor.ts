@@ -3,17 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { crashPoint } from './crash_point.ts';
 import { layerName, renderDag, type DagImage } from './dag.ts';
-import { compileGlob } from './glob.ts';
+import { compileGlob, literalPrefix } from './glob.ts';
 import type { Logger } from './log.ts';
 import { MANIFEST_SNIFF_BYTES, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, type ImageRow } from './manifest.ts';
 import {
   baseName,
   dagBatchName,
-  isStateFileKey,
+  isPipelineKey,
   stateKey,
   workflowDirName,
   workflowTimestamp,
 } from './naming.ts';
+import { lookUpObjects } from './object_lookup.ts';
 import { loadReported, NOT_MANIFESTS_FILE, reportedEntry, saveReported } from './reported_objects.ts';
 import {
   claimManifest,
@@ -66,17 +67,21 @@ const DAG_FILE = 'dagfile.dag';
 
 type ClaimedManifest = { manifest: WorkflowManifest; rows: ImageRow[] };
 
-/** `inputKeys`: every object of the input bucket and its size in bytes. */
-type Listing = { candidates: S3ObjectInfo[]; inputKeys: Map<string, number>; processing: string[] };
+/** What the cycle needs of the input bucket's listing; `objects` only counts, for the log. */
+type Listing = { candidates: S3ObjectInfo[]; processing: string[]; objects: number };
 
+/**
+ * Lists only where manifests can be (the pattern's literal prefix), keeping only the objects
+ * that matter: memory does not grow with the bucket.
+ */
 async function listInput(settings: PipelineSettings, store: S3Store): Promise<Listing> {
   const matches = compileGlob(settings.pattern);
-  const listing: Listing = { candidates: [], inputKeys: new Map(), processing: [] };
-  for await (const object of store.listObjects(settings.inputBucket)) {
-    listing.inputKeys.set(object.key, object.size);
+  const listing: Listing = { candidates: [], processing: [], objects: 0 };
+  for await (const object of store.listObjects(settings.inputBucket, literalPrefix(settings.pattern))) {
+    listing.objects++;
     if (isProcessingKey(object.key)) listing.processing.push(object.key);
-    // The pipeline's own processing/processed/failed files never count as new manifests.
-    if (matches(object.key) && !isStateFileKey(object.key)) listing.candidates.push(object);
+    // The pipeline's own objects (state files, claim entries) never count as new manifests.
+    if (matches(object.key) && !isPipelineKey(object.key)) listing.candidates.push(object);
   }
   return listing;
 }
@@ -92,11 +97,11 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
   if (listing.processing.length > 0 && (await sweepProcessingObjects(settings.inputBucket, listing.processing, records, recovery)) > 0) {
     listing = await listInput(settings, store);
   }
-  const { candidates, inputKeys } = listing;
+  const { candidates } = listing;
 
   const manifests = await onlyManifests(candidates, settings, deps);
   if (manifests.length === 0) {
-    log.info(`no new manifests matching "${settings.pattern}" in s3://${settings.inputBucket} (${inputKeys.size} objects)`);
+    log.info(`no new manifests matching "${settings.pattern}" in s3://${settings.inputBucket} (${listing.objects} objects listed under "${literalPrefix(settings.pattern)}")`);
     return { outcome: 'idle' };
   }
   log.info(`found ${manifests.length} new manifest(s): ${manifests.join(', ')}`);
@@ -120,15 +125,22 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
   crashPoint('cycle:before-claim');
 
   const claimed: ClaimedManifest[] = [];
+  let failures = 0;
   for (const [index, entry] of entries.entries()) {
     if (index > 0) crashPoint('cycle:between-manifests');
     const { sourceKey, processingKey } = entry;
     try {
-      if ((await claimManifest(store, settings.inputBucket, entry, workflowId)) === 'gone') {
+      const claim = await claimManifest(store, settings.inputBucket, entry, workflowId);
+      if (claim === 'gone') {
         log.warn(`${sourceKey} is no longer in s3://${settings.inputBucket}; not claimed`);
         continue;
       }
+      if (claim !== 'claimed') {
+        log.warn(`${sourceKey} is not claimed: ${claim.heldElsewhere}`);
+        continue;
+      }
     } catch (err) {
+      failures++;
       log.error(`could not claim ${sourceKey}; it stays for the next cycle: ${(err as Error).message}`);
       continue;
     }
@@ -145,20 +157,24 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
       log.info(`claimed ${sourceKey} as ${processingKey}: ${parsed.rows.length} image row(s), ${parsed.rejected.length} bad row(s)`);
       if (parsed.rows.length + parsed.rejected.length === 0) log.warn(`${sourceKey} has no rows: nothing to convert`);
     } catch (err) {
+      failures++;
       entry.claimed = false;
       entry.rejected = [];
       log.error(`could not read ${processingKey}: ${(err as Error).message}`);
-      await putBack(store, settings.inputBucket, entry, log).catch((e: Error) =>
+      await putBack(store, settings.inputBucket, entry, log, workflowId).catch((e: Error) =>
         log.error(`could not put back ${sourceKey} (it is still s3://${settings.inputBucket}/${processingKey}; the next cycle does): ${e.message}`),
       );
     }
   }
   if (claimed.length === 0) {
     await rm(workflowDir, { recursive: true, force: true });
-    throw new Error('no manifest could be claimed this cycle (see the errors above)');
+    if (failures > 0) throw new Error('no manifest could be claimed this cycle (see the errors above)');
+    // Taken by another launch directory or crondor job, or gone: nothing is wrong.
+    log.info('nothing claimed this cycle: every manifest found was gone or claimed by another workflow');
+    return { outcome: 'idle' };
   }
 
-  const images = selectImages(claimed, inputKeys, settings.inputBucket, log);
+  const images = await selectImages(claimed, store, settings.inputBucket, log);
   await recordState(workflowDir, record, 'claimed');
   crashPoint('cycle:claimed');
   const rejected = claimed.reduce((n, m) => n + m.manifest.rejected.length, 0);
@@ -285,22 +301,25 @@ async function onlyManifests(candidates: S3ObjectInfo[], settings: PipelineSetti
 /**
  * The images to convert, once each. Rows naming an image that is not in the input bucket, or
  * one already listed, are set aside (recorded as rejected, so they end up in the failed CSV).
+ * Only the folders the rows name are looked at (object_lookup.ts).
  */
-function selectImages(claimed: ClaimedManifest[], inputKeys: Map<string, number>, inputBucket: string, log: Logger) {
+async function selectImages(claimed: ClaimedManifest[], store: S3Store, inputBucket: string, log: Logger): Promise<DagImage[]> {
+  const sizes = await lookUpObjects(store, inputBucket, claimed.flatMap(({ rows }) => rows.map((row) => row.key)));
   const images: DagImage[] = [];
   const firstSeen = new Map<string, string>();
   for (const { manifest, rows } of claimed) {
     for (const row of rows) {
       let reason: string | undefined;
       const seen = firstSeen.get(row.key);
-      if (!inputKeys.has(row.key)) reason = `the image s3://${inputBucket}/${row.key} does not exist`;
+      const bytes = sizes.get(row.key);
+      if (bytes === undefined) reason = `the image s3://${inputBucket}/${row.key} does not exist`;
       else if (seen !== undefined) reason = `the image is already listed (${seen}); it is converted once`;
       if (reason !== undefined) {
         manifest.rejected.push({ line: row.line, reason });
         continue;
       }
       firstSeen.set(row.key, `${manifest.sourceKey} line ${row.line}`);
-      images.push({ key: row.key, bands: row.bands, bytes: inputKeys.get(row.key)! });
+      images.push({ key: row.key, bands: row.bands, bytes: bytes! });
     }
     manifest.rejected.sort((a, b) => a.line - b.line);
     for (const r of manifest.rejected) log.warn(`${manifest.sourceKey} line ${r.line} set aside: ${r.reason}`);

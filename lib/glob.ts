@@ -67,6 +67,15 @@ export function compileGlob(pattern: string): KeyMatcher {
   return (key: string) => mm.match(key.replaceAll('/', SLASH_STAND_IN));
 }
 
+/**
+ * What every key the pattern matches starts with: the pattern up to its first `*`, `?` or `[`
+ * (fnmatch has no escapes). Listing only that prefix finds the same manifests.
+ */
+export function literalPrefix(pattern: string): string {
+  const wild = pattern.search(/[*?[]/);
+  return wild < 0 ? pattern : pattern.slice(0, wild);
+}
+
 export function matchesGlob(key: string, pattern: string): boolean {
   return compileGlob(pattern)(key);
 }

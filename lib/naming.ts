@@ -61,6 +61,17 @@ export function isStateFileKey(key: string): boolean {
   return parseStateFileName(baseName(key)) !== null;
 }
 
+/** The folder, next to a manifest, of the entries that claim it (bucket_claim.ts). */
+export const CLAIMS_FOLDER = '.cog-pipeline-claims';
+
+/**
+ * Whether the key is one of the pipeline's own objects (a state file or a claim entry): never a
+ * new manifest, whatever the pattern.
+ */
+export function isPipelineKey(key: string): boolean {
+  return isStateFileKey(key) || key.startsWith(`${CLAIMS_FOLDER}/`) || key.includes(`/${CLAIMS_FOLDER}/`);
+}
+
 /** Renames a state file to another state, keeping its stem, folder and timestamp. */
 export function restate(stateFileKey: string, state: ManifestState): string {
   const parsed = parseStateFileName(baseName(stateFileKey));

@@ -1,10 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { releaseClaim } from './bucket_claim.ts';
 import { crashPoint } from './crash_point.ts';
 import { nodeFileNames } from './dag.ts';
 import type { Logger } from './log.ts';
 import { manifestCsv, parseManifestLine, readManifestLines, type ManifestLine } from './manifest.ts';
-import { folderOf, previewKey, restate } from './naming.ts';
+import { previewKey, restate } from './naming.ts';
+import { lookUpObjects } from './object_lookup.ts';
 import type { S3Store } from './s3_store.ts';
 import { readWorkflowRecord, recordState, writeWorkflowRecord, type WorkflowManifest } from './workflow.ts';
 
@@ -70,7 +72,8 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
   const nodeFiles = nodeFileNames(all.flatMap((m) => m.submitted.map((s) => s.key)));
   const manifests = all.filter((m) => pending.includes(m.manifest));
   const images = manifests.flatMap((m) => m.submitted.map((s) => s.key));
-  const present = await outputsPresent(store, record.outputBucket, images.flatMap((k) => [k, previewKey(k)]));
+  // Only the folders the outputs go to are looked at (object_lookup.ts), never the whole bucket.
+  const present = await lookUpObjects(store, record.outputBucket, images.flatMap((k) => [k, previewKey(k)]));
 
   const totals: PostResult = { processed: 0, failed: 0 };
   for (const [index, { manifest, setAside, submitted }] of manifests.entries()) {
@@ -119,6 +122,8 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
       if (state === 'processed') crashPoint('post:after-processed-csv');
     }
     crashPoint('post:before-delete');
+    // A claim entry the cycle could not delete after its claim (an S3 error) goes now at the latest.
+    if (record.workflowId !== undefined) await releaseClaim(store, record.inputBucket, manifest.sourceKey, record.workflowId);
     // Last: while the processing object is there, a post step run again writes the same CSVs.
     await store.delete(record.inputBucket, manifest.processingKey);
     log.info(`removed s3://${record.inputBucket}/${manifest.processingKey}`);
@@ -144,28 +149,6 @@ function classify(manifest: WorkflowManifest, text: Buffer): ManifestRows {
     else rows.submitted.push({ line, key: row.key });
   }
   return rows;
-}
-
-/** Folder listings in flight at once: enough to hide round trips, few enough for any S3 server. */
-const LISTING_CONCURRENCY = 8;
-
-/**
- * Which of the keys exist: one listing per folder involved, not one request per row, several
- * folders at a time (a manifest with one image per folder would otherwise take a round trip
- * per row, one after another).
- */
-async function outputsPresent(store: S3Store, bucket: string, keys: string[]): Promise<Set<string>> {
-  const present = new Set<string>();
-  const folders = [...new Set(keys.map(folderOf))];
-  let next = 0;
-  const worker = async () => {
-    while (next < folders.length) {
-      const folder = folders[next++]!;
-      for (const key of await store.listFolder(bucket, folder)) present.add(key);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(LISTING_CONCURRENCY, folders.length) }, worker));
-  return present;
 }
 
 /**

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { classAdString } from './condor_syntax.ts';
+import { releaseClaim, takeClaim } from './bucket_claim.ts';
 import { crashPoint } from './crash_point.ts';
 import { sameAttributeValue, START } from './job_settings.ts';
 import { openPostLog, type Logger } from './log.ts';
@@ -94,20 +95,37 @@ function userMetadata(head: ObjectHead): Record<string, string> {
 export type ManifestKeys = { sourceKey: string; processingKey: string };
 
 /**
- * Renames the raw manifest to its processing key, the copy carrying the workflow id: copy, then
- * delete. Returns 'gone' when the raw manifest is no longer there. A failure leaves the raw
- * manifest where it was (the copy is deleted again) and throws; if even that cannot be done,
- * the copy names its workflow, and the next cycle deletes it.
+ * Claims the raw manifest for the workflow: takes its claim in the bucket (bucket_claim.ts, so
+ * that no other launch directory or crondor job takes it too), then renames it to its processing
+ * key, the copy carrying the workflow id: copy, then delete. Returns 'gone' when the raw manifest
+ * is no longer there, and why when another workflow holds its claim. A failure leaves the raw
+ * manifest where it was (the copy is deleted again) and throws; if even that cannot be done, the
+ * copy names its workflow and the claim entry stays, and the next cycle deletes both.
  */
-export async function claimManifest(store: S3Store, bucket: string, m: ManifestKeys, workflowId: string): Promise<'claimed' | 'gone'> {
-  const raw = await store.head(bucket, m.sourceKey);
-  if (raw === null) return 'gone';
+export async function claimManifest(
+  store: S3Store,
+  bucket: string,
+  m: ManifestKeys,
+  workflowId: string,
+): Promise<'claimed' | 'gone' | { heldElsewhere: string }> {
+  const claim = await takeClaim(store, bucket, m.sourceKey, workflowId);
+  if (!claim.held) return { heldElsewhere: claim.why };
+  // The entry is deleted only once nothing of this claim is left half done.
+  const release = () => releaseClaim(store, bucket, m.sourceKey, workflowId).catch(() => undefined);
+  const raw = await store.head(bucket, m.sourceKey).catch(async (err: unknown) => {
+    await release();
+    throw err;
+  });
+  if (raw === null) {
+    await release();
+    return 'gone';
+  }
   const metadata = { ...userMetadata(raw), [WORKFLOW_METADATA]: encodeMetadata(workflowId), [SOURCE_METADATA]: encodeMetadata(m.sourceKey) };
   try {
     await store.copyWithMetadata(bucket, m.sourceKey, m.processingKey, raw, metadata);
   } catch (err) {
     // The copy may have been made all the same (a lost reply): it is ours, take it away.
-    await store.delete(bucket, m.processingKey).catch(() => undefined);
+    if (await store.delete(bucket, m.processingKey).then(() => true, () => false)) await release();
     throw err;
   }
   crashPoint('claim:after-copy');
@@ -115,31 +133,56 @@ export async function claimManifest(store: S3Store, bucket: string, m: ManifestK
     await store.delete(bucket, m.sourceKey);
   } catch (err) {
     // A lost reply: the delete may have been done. If the raw manifest is gone, the claim is.
-    if (!(await store.exists(bucket, m.sourceKey))) return 'claimed';
-    await store.delete(bucket, m.processingKey).catch(() => undefined);
+    if (!(await store.exists(bucket, m.sourceKey))) {
+      await release();
+      return 'claimed';
+    }
+    if (await store.delete(bucket, m.processingKey).then(() => true, () => false)) await release();
     throw err;
   }
+  await release();
   return 'claimed';
 }
 
 /**
  * Puts a manifest back under its raw key. Safe to repeat and to run after a crash at any point
- * of a claim or of an earlier put-back: it looks at which of the two keys exist.
+ * of a claim or of an earlier put-back: it looks at which of the two keys exist. The workflow's
+ * claim entry is in place before the raw key can reappear and until the processing copy is gone,
+ * so nobody else claims the manifest half way (and a put-back killed after its copy is not
+ * mistaken, on the next try, for a manifest still to be put back when someone else took it).
+ * `workflowId` is undefined only for processing objects of earlier versions, which had no claims.
  */
-export async function putBack(store: S3Store, bucket: string, m: ManifestKeys, log: Logger): Promise<'put back' | 'copy deleted' | 'nothing to do'> {
+export async function putBack(
+  store: S3Store,
+  bucket: string,
+  m: ManifestKeys,
+  log: Logger,
+  workflowId: string | undefined,
+): Promise<'put back' | 'copy deleted' | 'nothing to do'> {
+  const release = async () => {
+    if (workflowId !== undefined) await releaseClaim(store, bucket, m.sourceKey, workflowId);
+  };
   const processing = await store.head(bucket, m.processingKey);
-  const rawThere = await store.exists(bucket, m.sourceKey);
-  if (processing === null) return 'nothing to do';
-  if (rawThere) {
+  if (processing === null) {
+    await release();
+    return 'nothing to do';
+  }
+  if (workflowId !== undefined) {
+    const claim = await takeClaim(store, bucket, m.sourceKey, workflowId, { keepOnContention: true });
+    if (!claim.held) throw new Error(`cannot put ${m.sourceKey} back now: ${claim.why}`);
+  }
+  if (await store.exists(bucket, m.sourceKey)) {
     // A rename stopped between its copy and its delete (or the user uploaded it again): the raw
     // object is the user's, the processing one only the pipeline's copy.
     await store.delete(bucket, m.processingKey);
+    await release();
     log.info(`deleted s3://${bucket}/${m.processingKey}: s3://${bucket}/${m.sourceKey} is there`);
     return 'copy deleted';
   }
   await store.copyWithMetadata(bucket, m.processingKey, m.sourceKey, processing, userMetadata(processing));
   crashPoint('putback:after-copy');
   await store.delete(bucket, m.processingKey);
+  await release();
   log.info(`put back s3://${bucket}/${m.sourceKey}`);
   return 'put back';
 }
@@ -244,7 +287,7 @@ export async function rollBack(dir: string, record: WorkflowRecord, deps: Recove
   let complete = true;
   for (const m of record.manifests) {
     try {
-      await putBack(deps.store, record.inputBucket, m, deps.log);
+      await putBack(deps.store, record.inputBucket, m, deps.log, record.workflowId);
     } catch (err) {
       complete = false;
       deps.log.error(`could not put back ${m.sourceKey} (still s3://${record.inputBucket}/${m.processingKey}; the next cycle tries again): ${(err as Error).message}`);
@@ -430,10 +473,11 @@ export async function sweepProcessingObjects(
       if (manifest?.settled === true) {
         // Its CSVs are written: this copy is all that is left to remove.
         await store.delete(bucket, key);
+        await releaseClaim(store, bucket, sourceKey, workflowId!);
         log.warn(`deleted s3://${bucket}/${key}: ${why} and ${sourceKey} was settled`);
         continue;
       }
-      const done = await putBack(store, bucket, { sourceKey, processingKey: key }, log);
+      const done = await putBack(store, bucket, { sourceKey, processingKey: key }, log, workflowId);
       log.warn(`s3://${bucket}/${key} was left behind (${why}): ${done === 'put back' ? `put back as ${sourceKey}, to be claimed again` : `${sourceKey} is there, so the copy was deleted`}`);
       if (done === 'put back') restored++;
     } catch (err) {

@@ -34,6 +34,7 @@ export type S3ObjectInfo = { key: string; size: number; lastModified: Date; etag
  */
 export type ObjectHead = {
   etag: string;
+  size: number;
   metadata: Record<string, string>;
   contentType?: string;
   cacheControl?: string;
@@ -206,19 +207,19 @@ export class S3Store {
   }
 
   /**
-   * Keys directly inside one "folder" (not in its subfolders). A folderPrefix
-   * without a trailing slash is taken as that folder; '' is the bucket root.
+   * The objects directly inside one "folder" (not in its subfolders), a page (up to 1000) at a
+   * time, so that a caller can stop early; `more` tells whether another page follows. A
+   * folderPrefix without a trailing slash is taken as that folder; '' is the bucket root.
    */
-  async listFolder(bucket: string, folderPrefix: string): Promise<Set<string>> {
+  async *folderPages(bucket: string, folderPrefix: string): AsyncGenerator<{ objects: S3ObjectInfo[]; more: boolean }> {
     const prefix = folderPrefix === '' || folderPrefix.endsWith('/') ? folderPrefix : `${folderPrefix}/`;
-    const keys = new Set<string>();
     for await (const page of this.pages(bucket, prefix, '/')) {
-      for (const object of page.Contents ?? []) {
+      const objects = (page.Contents ?? [])
         // The zero-byte "folder/" marker some tools create is the folder itself, not a file in it.
-        if (object.Key !== undefined && object.Key !== prefix) keys.add(object.Key);
-      }
+        .filter((o) => o.Key !== undefined && o.Key !== prefix)
+        .map((o) => ({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag ?? '' }));
+      yield { objects, more: page.NextContinuationToken !== undefined };
     }
-    return keys;
   }
 
   private async *pages(
@@ -325,6 +326,7 @@ export class S3Store {
     if (out === null) return null;
     return {
       etag: out.ETag ?? '',
+      size: out.ContentLength ?? 0,
       metadata: Object.fromEntries(Object.entries(out.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
       contentType: out.ContentType,
       cacheControl: out.CacheControl,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compileGlob, matchesGlob } from '../lib/glob.ts';
+import { compileGlob, literalPrefix, matchesGlob } from '../lib/glob.ts';
 
 // Expected values were checked against Python's fnmatch.fnmatchcase, the old tool's matcher.
 const cases: Array<[key: string, pattern: string, expected: boolean]> = [
@@ -45,4 +45,21 @@ test('a compiled glob can be reused across keys', () => {
     ['a_raw.csv', 'a_raw.csv.bak', 'x/y/zraw.csv'].map(m),
     [true, false, true],
   );
+});
+
+test("the literal prefix is what every matching key starts with, so listing it finds every manifest", () => {
+  const cases: Array<[string, string]> = [
+    ['*raw.csv', ''],
+    ['Counties/WI/*raw.csv', 'Counties/WI/'],
+    ['Counties/W?/x.csv', 'Counties/W'],
+    ['Counties/[WM]I/*.csv', 'Counties/'],
+    ['a\\b*', 'a\\b'],
+    ['exact/key_raw.csv', 'exact/key_raw.csv'],
+  ];
+  for (const [pattern, prefix] of cases) {
+    assert.equal(literalPrefix(pattern), prefix, pattern);
+  }
+  for (const key of ['Counties/WI/batch_raw.csv', 'Counties/MI/a.csv', 'a\\bc', 'exact/key_raw.csv']) {
+    for (const [pattern, prefix] of cases) if (matchesGlob(key, pattern)) assert.ok(key.startsWith(prefix), `${pattern} matches ${key}`);
+  }
 });

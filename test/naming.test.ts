@@ -4,6 +4,7 @@ import { compileGlob } from '../lib/glob.ts';
 import {
   crondorBatchName,
   dagBatchName,
+  isPipelineKey,
   isStateFileKey,
   previewKey,
   restate,
@@ -49,6 +50,15 @@ test('state files are recognised so that no pattern picks them up again', () => 
   }
   assert.ok(!isStateFileKey('a/b_raw.csv'));
   assert.ok(!isStateFileKey('a/processing-notes.csv'));
+});
+
+test("the pipeline's claim entries are its own objects too, at the root or in a folder, and nothing else is", () => {
+  const everything = compileGlob('*');
+  for (const key of ['.cog-pipeline-claims/b_raw.csv/0a1b', 'a/.cog-pipeline-claims/b_raw.csv/0a1b', 'a/b_failed-20261125-101500.csv']) {
+    assert.ok(everything(key));
+    assert.ok(isPipelineKey(key), key);
+  }
+  for (const key of ['a/b_raw.csv', 'a/my.cog-pipeline-claims/x', 'a/.cog-pipeline-claims', 'x.tif']) assert.ok(!isPipelineKey(key), key);
 });
 
 test('the preview key replaces only the extension', () => {

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { claimEntryKey } from '../lib/bucket_claim.ts';
 import { CRASH_AT_VARIABLE, CRASH_POINTS, type CrashPointName } from '../lib/crash_point.ts';
 import { runCrondorCycle, type CycleDeps } from '../lib/crondor.ts';
 import { HtcondorApi } from '../lib/htcondor_api.ts';
@@ -228,6 +229,7 @@ async function whereIs(key: string): Promise<string> {
  */
 const CYCLE_POINTS: Array<{ point: CrashPointName; state: string; dane: string; wood: string; next: RegExp }> = [
   { point: 'cycle:before-claim', state: 'claiming', dane: 'raw', wood: 'raw', next: /rolled back/ },
+  { point: 'claim:after-entry', state: 'claiming', dane: 'raw', wood: 'raw', next: /rolled back/ },
   { point: 'claim:after-copy', state: 'claiming', dane: 'both', wood: 'raw', next: /deleted s3:\/\/sco-in\/Dane\/batch2_processing-\S+: s3:\/\/sco-in\/Dane\/batch2_raw\.csv is there[^]*rolled back/ },
   { point: 'cycle:after-claim', state: 'claiming', dane: 'processing', wood: 'raw', next: /put back s3:\/\/sco-in\/Dane\/batch2_raw\.csv[^]*rolled back/ },
   { point: 'cycle:after-read', state: 'claiming', dane: 'processing', wood: 'raw', next: /put back s3:\/\/sco-in\/Dane\/batch2_raw\.csv[^]*rolled back/ },
@@ -425,6 +427,10 @@ describe('in one process', () => {
     assert.deepEqual(await keysOf(fx.store, IN()), before);
   });
 
+  /** The claim entry (lib/bucket_claim.ts) of the workflow of that time stamp in this launch directory. */
+  const claimEntry = (manifestKey: string, timestamp: string) =>
+    claimEntryKey(manifestKey, workflowIdOf(os.hostname(), path.join(fx.launchDir, `workflow-run-${timestamp}`)));
+
   /** An S3 store whose next delete of the given keys fails (an S3 error on the last step of a rename). */
   class FlakyStore extends S3Store {
     readonly failDelete = new Set<string>();
@@ -448,7 +454,8 @@ describe('in one process', () => {
     store.failDelete.add('Wood/one_raw.csv');
     store.failDelete.add('Wood/one_processing-20260101-000000.csv');
     await assert.rejects(runCrondorCycle(fx.settings, deps({ store, now: () => new Date(2026, 0, 1) })), /no manifest could be claimed/);
-    assert.deepEqual(await keysOf(fx.store, IN()), ['Wood/good.tif', 'Wood/one_processing-20260101-000000.csv', 'Wood/one_raw.csv']);
+    // The claim entry stays while the copy does: no other launch directory takes the manifest meanwhile.
+    assert.deepEqual(await keysOf(fx.store, IN()), [claimEntry('Wood/one_raw.csv', '20260101-000000'), 'Wood/good.tif', 'Wood/one_processing-20260101-000000.csv', 'Wood/one_raw.csv']);
     const next = deps({ now: () => new Date(2026, 0, 1, 0, 15) });
     const result = await runCrondorCycle(fx.settings, next);
     assert.equal(result.outcome, 'submitted', next.log.text());
@@ -468,7 +475,7 @@ describe('in one process', () => {
     } finally {
       await refusing.close();
     }
-    assert.deepEqual(await keysOf(fx.store, IN()), ['Wood/good.tif', 'Wood/one_processing-20260101-000000.csv', 'Wood/one_raw.csv']);
+    assert.deepEqual(await keysOf(fx.store, IN()), [claimEntry('Wood/one_raw.csv', '20260101-000000'), 'Wood/good.tif', 'Wood/one_processing-20260101-000000.csv', 'Wood/one_raw.csv']);
     assert.equal((await readWorkflowRecord(path.join(fx.launchDir, 'workflow-run-20260101-000000'))).state, 'claimed');
 
     const next = deps({ now: () => new Date(2026, 0, 1, 0, 15) });

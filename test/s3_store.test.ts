@@ -40,6 +40,13 @@ async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+async function folderKeys(bucket: string, folder: string): Promise<Set<string>> {
+  const pages = await collect(store.folderPages(bucket, folder));
+  assert.ok(pages.every((p) => p.objects.length <= 1000));
+  assert.deepEqual(pages.map((p) => p.more), pages.map((_, i) => i < pages.length - 1), 'more: another page follows');
+  return new Set(pages.flatMap((p) => p.objects.map((o) => o.key)));
+}
+
 test('endpointUrl: bare hosts mean HTTPS, URLs are kept, anything else is rejected', () => {
   assert.equal(endpointUrl('web.s3.wisc.edu'), 'https://web.s3.wisc.edu');
   assert.equal(endpointUrl('web.s3.wisc.edu:8443'), 'https://web.s3.wisc.edu:8443');
@@ -61,7 +68,7 @@ test('createS3Client rejects empty credentials and bad endpoints', () => {
   assert.throws(() => createS3Client({ ...settings, endpoint: 'gopher://x' }), /gopher:\/\/x/);
 });
 
-test('listObjects pages through more than 1000 keys; listFolder sees only direct children, also paged', async () => {
+test('listObjects pages through more than 1000 keys; folderPages sees only direct children, a page at a time', async () => {
   const direct = Array.from({ length: 1205 }, (_, i) => `many/${String(i).padStart(5, '0')}.txt`);
   // Look-alike prefix "manyx/", not "many-x/": s3rver lists in directory-walk order
   // ("many/..." before "many-x/...") instead of S3's byte order ('-' < '/'), and
@@ -80,18 +87,18 @@ test('listObjects pages through more than 1000 keys; listFolder sees only direct
 
   assert.equal((await collect(store.listObjects('big'))).length, 1205 + others.length);
 
-  assert.deepEqual(await store.listFolder('big', 'many'), new Set(direct));
-  assert.deepEqual(await store.listFolder('big', 'many/'), new Set(direct));
-  assert.deepEqual(await store.listFolder('big', ''), new Set(['top.txt']));
+  assert.deepEqual(await folderKeys('big', 'many'), new Set(direct));
+  assert.deepEqual(await folderKeys('big', 'many/'), new Set(direct));
+  assert.deepEqual(await folderKeys('big', ''), new Set(['top.txt']));
 });
 
-test('listFolder: direct children only, not the folder marker, not look-alike prefixes', async () => {
+test('folderPages: direct children only, not the folder marker, not look-alike prefixes', async () => {
   for (const key of ['folder/', 'folder/a.csv', 'folder/b c.tif', 'folder/sub/c.tif', 'folder/sub/deeper/d.tif', 'folderx/e.tif']) {
     await store.putText('in', key, 'x');
   }
-  assert.deepEqual(await store.listFolder('in', 'folder'), new Set(['folder/a.csv', 'folder/b c.tif']));
-  assert.deepEqual(await store.listFolder('in', 'folder/sub'), new Set(['folder/sub/c.tif']));
-  assert.deepEqual(await store.listFolder('in', 'nothing-here'), new Set());
+  assert.deepEqual(await folderKeys('in', 'folder'), new Set(['folder/a.csv', 'folder/b c.tif']));
+  assert.deepEqual(await folderKeys('in', 'folder/sub'), new Set(['folder/sub/c.tif']));
+  assert.deepEqual(await folderKeys('in', 'nothing-here'), new Set());
 });
 
 test('rename moves objects whose keys hold spaces, +, #, ?, %, brackets and unicode', async () => {
