@@ -11,16 +11,10 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import { MACRO_SYNTAX } from './lib/condor_syntax.ts';
-import { crashPointEnvironment } from './lib/crash_point.ts';
-import { runCrondorCycle } from './lib/crondor.ts';
-import { acquireCycleLock } from './lib/cycle_lock.ts';
-import { HtcondorApi } from './lib/htcondor_api.ts';
 import { jobEnvironment, selfInvocation } from './lib/invocation.ts';
-import { launch } from './lib/launch.ts';
 import { createLogger, openPostLog, type Logger } from './lib/log.ts';
-import { runPost } from './lib/post.ts';
-import { createS3Client, S3Store } from './lib/s3_store.ts';
-import { ApiSchedd } from './lib/schedd.ts';
+import type { S3Store } from './lib/s3_store.ts';
+import type { Schedd } from './lib/schedd.ts';
 import {
   DEFAULT_S3_ENDPOINT,
   loadS3Settings,
@@ -31,6 +25,11 @@ import {
   type S3Access,
 } from './lib/settings.ts';
 import type { PipelineSettings } from './lib/submit_rendering.ts';
+
+// What each mode needs is loaded when it runs (the import()s below), not at start-up: the
+// crondor job starts every 15 minutes, and a cycle with nothing to do needs the S3 client but
+// neither the REST client (undici) nor the DAG, launch or post code; --help and usage errors need
+// none of them.
 
 // The project supports Node.js 20 (the access point's conda environment); without this, the AWS
 // SDK's "upgrade to Node 22" notice would land in every crondor_<cluster>.err and post.err.
@@ -144,13 +143,32 @@ function pipelineSettings(flags: z.infer<typeof pipelineFlags>, s3: S3Access): P
   };
 }
 
-function openStore(s3: S3Access, log: Logger): S3Store {
+async function openStore(s3: S3Access, log: Logger): Promise<S3Store> {
+  const { createS3Client, S3Store } = await import('./lib/s3_store.ts');
   return new S3Store(createS3Client(loadS3Settings(s3, process.env)), { log });
 }
 
-function openSchedd(settings: PipelineSettings, log: Logger): ApiSchedd {
+/**
+ * The schedd through htcondor-api. The token is read at once (a missing one is an error before
+ * anything happens); the REST client is loaded and connected only when the schedd is first
+ * asked something, which a cycle that finds nothing to do never does.
+ */
+function openSchedd(settings: PipelineSettings, log: Logger): Schedd {
   const token = settings.api.tokenFile === undefined ? undefined : readSecretFile(settings.api.tokenFile, 'htcondor-api token');
-  return new ApiSchedd(new HtcondorApi({ url: settings.api.url, token, log }), { log });
+  let opened: Promise<Schedd> | undefined;
+  const schedd = () =>
+    (opened ??= Promise.all([import('./lib/htcondor_api.ts'), import('./lib/schedd.ts')]).then(
+      ([{ HtcondorApi }, { ApiSchedd }]) => new ApiSchedd(new HtcondorApi({ url: settings.api.url, token, log }), { log }),
+    ));
+  return {
+    submit: async (job) => (await schedd()).submit(job),
+    submitDag: async (dag) => (await schedd()).submitDag(dag),
+    query: async (constraint, projection) => (await schedd()).query(constraint, projection),
+    removeByConstraint: async (constraint, reason) => (await schedd()).removeByConstraint(constraint, reason),
+    close: async () => {
+      if (opened !== undefined) await (await opened).close();
+    },
+  };
 }
 
 const consoleLogger = () => createLogger(process.stdout, process.stderr);
@@ -158,15 +176,18 @@ const consoleLogger = () => createLogger(process.stdout, process.stderr);
 async function launchMode(opts: unknown): Promise<void> {
   const flags = parseFlags(pipelineFlags, opts);
   const settings = pipelineSettings(flags, resolveS3Access(flags, os.homedir(), process.cwd()));
+  // Before anything is asked of S3 or the schedd: the jobs need a build of these sources.
+  const invocation = selfInvocation();
   const log = createLogger(process.stderr, process.stderr);
   const schedd = openSchedd(settings, log);
   try {
+    const { launch } = await import('./lib/launch.ts');
     const cluster = await launch(settings, {
       schedd,
-      store: openStore(settings.s3, log),
+      store: await openStore(settings.s3, log),
       log,
       launchDir: process.cwd(),
-      invocation: selfInvocation(),
+      invocation,
       environment: jobEnvironment(process.env),
     });
     console.log(`Crondor job was submitted with JobID ${cluster}.0`);
@@ -179,22 +200,30 @@ async function crondorMode(opts: unknown): Promise<void> {
   const flags = parseFlags(crondorFlags, opts);
   const launchDir = path.resolve(flags.launchDir ?? process.cwd());
   const settings = pipelineSettings(flags, resolveS3Access(flags, os.homedir(), launchDir));
+  const invocation = selfInvocation();
   const log = consoleLogger();
+  // Reads the token now: a missing one stops the cycle before it takes the lock.
+  const schedd = openSchedd(settings, log);
+  const { acquireCycleLock } = await import('./lib/cycle_lock.ts');
   const taken = await acquireCycleLock(launchDir);
   if ('heldBy' in taken) {
     const { pid, host, since } = taken.heldBy;
     log.info(`another cycle is still running in ${launchDir} (pid ${pid} on ${host}, since ${since}); this one does nothing`);
     return;
   }
-  const schedd = openSchedd(settings, log);
   try {
+    const [{ runCrondorCycle }, { crashPointEnvironment }, store] = await Promise.all([
+      import('./lib/crondor.ts'),
+      import('./lib/crash_point.ts'),
+      openStore(settings.s3, log),
+    ]);
     await runCrondorCycle(settings, {
-      store: openStore(settings.s3, log),
+      store,
       schedd,
       log,
       now: () => new Date(),
       launchDir,
-      invocation: selfInvocation(),
+      invocation,
       // crashPointEnvironment() is empty unless a test selected a post step crash point.
       environment: { ...jobEnvironment(process.env), ...crashPointEnvironment() },
     });
@@ -207,7 +236,8 @@ async function crondorMode(opts: unknown): Promise<void> {
 async function postMode(opts: unknown, log: Logger): Promise<void> {
   const flags = parseFlags(postFlags, opts);
   const s3 = resolveS3Access(flags, os.homedir(), process.cwd());
-  await runPost(process.cwd(), openStore(s3, log), log);
+  const [{ runPost }, store] = await Promise.all([import('./lib/post.ts'), openStore(s3, log)]);
+  await runPost(process.cwd(), store, log);
 }
 
 function buildProgram(): Command {

@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { crashPoint } from './crash_point.ts';
-import { layerName, renderDag, type DagImage } from './dag.ts';
+import { layerName, writeDag, type DagImage } from './dag.ts';
 import { compileGlob, literalPrefix } from './glob.ts';
 import type { Logger } from './log.ts';
 import { MANIFEST_SNIFF_BYTES, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, type ImageRow } from './manifest.ts';
@@ -194,16 +194,14 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
   let dagClusterId: number;
   try {
     await writeFile(path.join(workflowDir, NODE_SUBMIT_FILE), renderNodeSubmit(settings));
-    await writeFile(
-      dagFile,
-      renderDag({
-        timestamp,
-        layerName: layerName(batchName),
-        images,
-        nodeSubmitFile: NODE_SUBMIT_FILE,
-        postCommand: [deps.invocation.program, ...deps.invocation.args, ...postArguments(settings)],
-      }),
-    );
+    // Streamed: a DAG of 100 000 images is tens of MB, never held whole in memory.
+    await writeDag(dagFile, {
+      timestamp,
+      layerName: layerName(batchName),
+      images,
+      nodeSubmitFile: NODE_SUBMIT_FILE,
+      postCommand: [deps.invocation.program, ...deps.invocation.args, ...postArguments(settings)],
+    });
     crashPoint('cycle:before-submit');
     dagClusterId = await deps.schedd.submitDag({
       dagFile,

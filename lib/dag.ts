@@ -1,6 +1,7 @@
+import { open, rm } from 'node:fs/promises';
 import { dagVarValue, dagWord } from './condor_syntax.ts';
 import { baseName, previewKey } from './naming.ts';
-import { renderTemplate } from './template.ts';
+import { renderTemplate, renderTemplateAround } from './template.ts';
 
 /**
  * The workflow's DAG (SPEC 3.3): one layer of conversion nodes named `<layer>_<index>`,
@@ -42,12 +43,14 @@ export function layerName(batchName: string): string {
  * still taken (`a/x.tif` and a key `a_x.tif`) gets `~2`, `~3`, ... Every image gets its own.
  */
 export function nodeFileNames(keys: string[]): Map<string, string> {
+  const bases = keys.map(baseName);
   const count = new Map<string, number>();
-  for (const k of keys) count.set(baseName(k), (count.get(baseName(k)) ?? 0) + 1);
+  for (const b of bases) count.set(b, (count.get(b) ?? 0) + 1);
   const taken = new Set<string>();
   const names = new Map<string, string>();
-  for (const k of keys) {
-    const wanted = count.get(baseName(k))! > 1 ? k.replaceAll('/', '_') : baseName(k);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const wanted = count.get(bases[i]!)! > 1 ? k.replaceAll('/', '_') : bases[i]!;
     let name = wanted;
     for (let n = 2; taken.has(name); n++) name = `${wanted}~${n}`;
     taken.add(name);
@@ -56,10 +59,29 @@ export function nodeFileNames(keys: string[]): Map<string, string> {
   return names;
 }
 
-export function renderDag(dag: WorkflowDag): string {
+/** About how much of the DAG file is held at once while it is written (UTF-16 code units). */
+const CHUNK = 1 << 16;
+
+/**
+ * The DAG file's text in pieces of about `chunk` characters, the nodes rendered as the pieces
+ * are taken: at 100 000 images (30 MB) the file never exists whole in memory.
+ */
+export function* dagPieces(dag: WorkflowDag, chunk = CHUNK): Generator<string> {
+  const [head, tail] = renderTemplateAround(
+    'dagfile.dag',
+    {
+      TIMESTAMP: dag.timestamp,
+      NODE_COUNT: String(dag.images.length),
+      POST_COMMAND: dag.postCommand.map((w) => dagWord(w, 'POST script word')).join(' '),
+    },
+    'NODES',
+  );
   const names = nodeFileNames(dag.images.map((i) => i.key));
-  const nodes = dag.images.map((image, index) =>
-    renderTemplate('dag_node.dag', {
+  let piece = head;
+  for (let index = 0; index < dag.images.length; index++) {
+    const image = dag.images[index]!;
+    if (index > 0) piece += '\n';
+    piece += renderTemplate('dag_node.dag', {
       NODE_NAME: `${dag.layerName}_${index}`,
       SUBMIT_FILE: dag.nodeSubmitFile,
       FULL_INFILE: dagVarValue(image.key),
@@ -69,16 +91,34 @@ export function renderDag(dag: WorkflowDag): string {
       BANDS: dagVarValue(String(image.bands)),
       DISK_KIB: dagVarValue(String(nodeDiskKib(image.bytes))),
       LOGNAME: dagVarValue(names.get(image.key)!),
-    }).trimEnd(),
-  );
-  return renderTemplate(
-    'dagfile.dag',
-    {
-      TIMESTAMP: dag.timestamp,
-      NODE_COUNT: String(dag.images.length),
-      NODES: nodes.join('\n'),
-      POST_COMMAND: dag.postCommand.map((w) => dagWord(w, 'POST script word')).join(' '),
-    },
-    ['NODES'],
-  );
+    }).trimEnd();
+    if (piece.length >= chunk) {
+      yield piece;
+      piece = '';
+    }
+  }
+  yield piece + tail;
+}
+
+/**
+ * Writes the DAG file as a stream, a piece at a time, each written before the next is rendered;
+ * returns its size in bytes. A DAG that cannot be rendered (a value DAGMan could not read) leaves
+ * no file behind, as before.
+ */
+export async function writeDag(file: string, dag: WorkflowDag): Promise<number> {
+  const out = await open(file, 'w');
+  let bytes = 0;
+  try {
+    for (const piece of dagPieces(dag)) {
+      const buffer = Buffer.from(piece, 'utf8');
+      for (let offset = 0; offset < buffer.length; ) offset += (await out.write(buffer, offset)).bytesWritten;
+      bytes += buffer.length;
+    }
+  } catch (err) {
+    await out.close();
+    await rm(file, { force: true });
+    throw err;
+  }
+  await out.close();
+  return bytes;
 }

@@ -1,16 +1,30 @@
-import { fileURLToPath } from 'node:url';
+import { BUILT_ENTRY, buildProblem, RUNNING_BUILT } from './build.ts';
 import type { Invocation } from './submit_rendering.ts';
 
+/** The build the jobs would run is missing or not of these sources. */
+export class StaleBuildError extends Error {
+  override name = 'StaleBuildError';
+}
+
 /**
- * How jobs run this program: this very Node.js binary, with tsx loaded by absolute URL, on the
- * absolute path of cog_pipeline.ts, so a job finds all three from its spool directory and
- * whatever its environment.
+ * How jobs run this program: this very Node.js binary on the absolute path of the build,
+ * `dist/cog_pipeline.js` (lib/build.ts), plain JavaScript: no tsx, nothing compiled at each run.
+ *
+ * Run from the build (the crondor job, the post step) this is the build itself. Run from the
+ * sources (`npx tsx cog_pipeline.ts`, the tests), the build must be of these very sources, or
+ * the jobs would run other code than the one launched: when it is missing or older, this throws,
+ * saying to run `npm run build`. It does not build by itself: a launch must not rewrite the
+ * program under the jobs of other launches that run it, nor need the compiler and its time;
+ * scripts/install.sh builds at install, as `npm test` does before the tests.
  */
 export function selfInvocation(): Invocation {
-  return {
-    program: process.execPath,
-    args: ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../cog_pipeline.ts', import.meta.url))],
-  };
+  if (!RUNNING_BUILT) {
+    const problem = buildProblem();
+    if (problem !== undefined) {
+      throw new StaleBuildError(`${problem}; the jobs run the build: run "npm run build" (scripts/install.sh does), then try again`);
+    }
+  }
+  return { program: process.execPath, args: [BUILT_ENTRY] };
 }
 
 /**

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { manifestCsv, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, readManifestLines } from '../lib/manifest.ts';
+import { parse } from 'csv-parse/sync';
+import { csvFields, manifestCsv, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, readManifestLines } from '../lib/manifest.ts';
 
 test("the Python project's sample manifest parses into four image rows", () => {
   const text = readFileSync(new URL('./fixtures/manifests/test_raw.csv', import.meta.url), 'utf8');
@@ -105,4 +106,41 @@ test('rows ending in empty columns, as spreadsheets write them, convert like any
   const { rows, rejected } = parseManifest('a.tif,1,\nb.tif,3,,\nc.tif,4, \nd.tif,1,extra\n');
   assert.deepEqual(rows.map((r) => [r.key, r.bands, r.raw]), [['a.tif', 1, 'a.tif,1,'], ['b.tif', 3, 'b.tif,3,,'], ['c.tif', 4, 'c.tif,4, ']]);
   assert.deepEqual(rejected.map((r) => [r.raw, r.reason]), [['d.tif,1,extra', 'expected 2 columns (image key, band count)']]);
+});
+
+test('each line is split into fields as csv-parse splits it, with its messages', () => {
+  // What the manifest reader called for each line before it read a manifest in one pass.
+  const csvParse = (line: string): string[] | { error: string } => {
+    try {
+      return (parse(line, { relax_column_count: true }) as string[][])[0] ?? [];
+    } catch (err) {
+      return { error: (err as Error).message.replace(/ at line \d+/, '') };
+    }
+  };
+  const cases = [
+    'a.tif,1', 'a,b,c', ',', ',,', 'a,', '"a.tif",1', '"a, b.tif",1', '"a""b",1', '""', '""""', '"""', '"a""',
+    '"a"b,1', '"a" ,1', 'a"b,1', 'a,b"c', 'a,"b', '"a,1', 'x,"y"z', '"é"é,1', '"😀"😀,1', 'a,\uFEFF"b"', '\uFEFF"a"',
+    '"a"\u0000b,1', '"a"\u0000"b', '""\u0000"x"', 'a,"",b', '"a",,"b"',
+  ];
+  // And lines made at random of the characters that matter (a fixed seed: the same lines every run).
+  let seed = 20261125;
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+  const atoms = ['"', '"', '""', ',', ',', 'a', 'b.tif', ' ', '1', '\u0000', 'é', '😀', '\uFEFF'];
+  for (let i = 0; i < 20000; i++) {
+    let line = '';
+    for (let n = Math.floor(random() * 10) + 1; n > 0; n--) line += atoms[Math.floor(random() * atoms.length)];
+    cases.push(line);
+  }
+  for (const line of cases) assert.deepEqual(csvFields(line), csvParse(line), JSON.stringify(line));
+});
+
+test('lines are numbered as written, whatever ends them, and keep their bytes', () => {
+  const content = Buffer.from('a.tif,1\r\rb.tif,2\r\n\nc.tif,3\n\r\ufeffd.tif,4\r\n\t \ne.tif,5', 'utf8');
+  const { rows, rejected } = parseManifest(content);
+  assert.deepEqual(rejected, []);
+  assert.deepEqual(rows.map((r) => [r.line, r.key, r.bands]), [[1, 'a.tif', 1], [3, 'b.tif', 2], [5, 'c.tif', 3], [7, 'd.tif', 4], [9, 'e.tif', 5]]);
+  // A BOM opening a later line is not part of its text, but stays in its bytes.
+  assert.equal(rows[3]!.raw, 'd.tif,4');
+  assert.ok(rows[3]!.bytes.equals(Buffer.from('\ufeffd.tif,4')));
+  assert.ok(manifestCsv(rows).equals(Buffer.from('a.tif,1\nb.tif,2\nc.tif,3\n\ufeffd.tif,4\ne.tif,5\n')));
 });

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
-import { condorArguments, dagVarValue } from '../lib/condor_syntax.ts';
-import { layerName, nodeFileNames, renderDag } from '../lib/dag.ts';
-import { dagBatchName } from '../lib/naming.ts';
+import { condorArguments, dagVarValue, dagWord } from '../lib/condor_syntax.ts';
+import { dagPieces, layerName, nodeDiskKib, nodeFileNames, writeDag, type WorkflowDag } from '../lib/dag.ts';
+
+/** The DAG file's text, whole, as writeDag writes it piece by piece. */
+const renderDag = (dag: WorkflowDag) => [...dagPieces(dag)].join('');
+import { baseName, dagBatchName, previewKey } from '../lib/naming.ts';
 import { crondorJob, dagmanJob, releaseSpread, renderNodeSubmit } from '../lib/submit_rendering.ts';
+import { renderTemplate } from '../lib/template.ts';
 import { sampleSettings } from './support/sample_settings.ts';
 import { lookupAttribute, parseSubmitDescription, splitArguments } from './standin/submit_description.ts';
 
@@ -177,4 +183,69 @@ test('every image gets node files of its own, however keys and base names collid
   const names = nodeFileNames(['a/x.tif', 'b/x.tif', 'a_x.tif', 'c/a_x.tif', 'y.tif']);
   assert.deepEqual([...names.values()], ['a_x.tif', 'b_x.tif', 'a_x.tif~2', 'c_a_x.tif', 'y.tif']);
   assert.equal(new Set(names.values()).size, names.size);
+});
+
+/** The DAG as it was made before it was streamed: every node rendered, joined, then put in the file's template. */
+function dagAsOneString(dag: WorkflowDag): string {
+  const names = nodeFileNames(dag.images.map((i) => i.key));
+  const nodes = dag.images.map((image, index) =>
+    renderTemplate('dag_node.dag', {
+      NODE_NAME: `${dag.layerName}_${index}`,
+      SUBMIT_FILE: dag.nodeSubmitFile,
+      FULL_INFILE: dagVarValue(image.key),
+      INFILE: dagVarValue(baseName(image.key)),
+      FULL_OUTFILE: dagVarValue(previewKey(image.key)),
+      OUTFILE: dagVarValue(baseName(previewKey(image.key))),
+      BANDS: dagVarValue(String(image.bands)),
+      DISK_KIB: dagVarValue(String(nodeDiskKib(image.bytes))),
+      LOGNAME: dagVarValue(names.get(image.key)!),
+    }).trimEnd(),
+  );
+  return renderTemplate(
+    'dagfile.dag',
+    {
+      TIMESTAMP: dag.timestamp,
+      NODE_COUNT: String(dag.images.length),
+      NODES: nodes.join('\n'),
+      POST_COMMAND: dag.postCommand.map((w) => dagWord(w, 'POST script word')).join(' '),
+    },
+    ['NODES'],
+  );
+}
+
+test('the DAG is written as a stream, byte for byte what one string of it would hold, and its size returned', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cog-dag-'));
+  try {
+    const dag = (images: WorkflowDag['images']): WorkflowDag => ({
+      timestamp: '20261125-101500',
+      layerName: layerName(dagBatchName('*raw.csv')),
+      images,
+      nodeSubmitFile: 'cog_node.sub',
+      postCommand: ['/opt/node/bin/node', '/opt/cog/dist/cog_pipeline.js', 'post', '--input-bucket', 'sco-in'],
+    });
+    // Enough nodes for several pieces, names that collide, and keys of several bytes per character.
+    const many = Array.from({ length: 6000 }, (_, i) => ({
+      key: `Comtés/Eau Claire/${i % 7 === 0 ? 'même' : `tuile_${i}`}_${i % 3 === 0 ? '東京' : 'x'}.tif`,
+      bands: (i % 4) + 1,
+      bytes: i * 1_000_003,
+    }));
+    for (const images of [[], many.slice(0, 1), many]) {
+      const file = path.join(dir, `dagfile-${images.length}.dag`);
+      const bytes = await writeDag(file, dag(images));
+      const expected = Buffer.from(dagAsOneString(dag(images)), 'utf8');
+      assert.ok(readFileSync(file).equals(expected), `${images.length} nodes`);
+      assert.equal(bytes, expected.length);
+      assert.equal(renderDag(dag(images)), expected.toString('utf8'));
+    }
+    // Pieces of any size make the same text.
+    assert.equal([...dagPieces(dag(many.slice(0, 50)), 100)].join(''), dagAsOneString(dag(many.slice(0, 50))));
+    assert.ok([...dagPieces(dag(many))].length > 1, 'a large DAG is written in several pieces');
+
+    // A DAG DAGMan could not read is refused, and leaves no file behind.
+    const bad = path.join(dir, 'bad.dag');
+    await assert.rejects(writeDag(bad, { ...dag(many), postCommand: ['/opt/my node/node', 'post'] }), /contains white space/);
+    assert.equal(existsSync(bad), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
