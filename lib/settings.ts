@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { endpointUrl, withoutCredentials, type S3Settings } from './s3_store.ts';
+import { endpointUrl, withoutCredentials } from './endpoint.ts';
+import type { S3Settings } from './s3_store.ts';
 
 /**
  * Where the S3 keys, the S3 endpoint and the htcondor-api token come from. Only file paths

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import { S3Store, createS3Client, endpointUrl, withoutCredentials } from '../lib/s3_store.ts';
+import { endpointUrl, withoutCredentials } from '../lib/endpoint.ts';
+import { S3Store, createS3Client } from '../lib/s3_store.ts';
 import { memoryLogger } from './support/pipeline_fixture.ts';
 import { settingsFor, startS3Server, type S3Server } from './support/s3_server.ts';
 

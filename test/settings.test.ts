@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { endpointUrl } from '../lib/s3_store.ts';
+import { endpointUrl } from '../lib/endpoint.ts';
 import { loadS3Settings, resolveApiAccess, resolveS3Access, UsageError } from '../lib/settings.ts';
 
 const home = mkdtempSync(path.join(os.tmpdir(), 'cog-settings-'));
