@@ -49,6 +49,15 @@ export type ClaimOptions = {
   keepOnContention?: boolean;
   /** The pause before looking again after two claimants met; random by default. */
   pause?: () => Promise<void>;
+  /**
+   * Whether another entry, by its owner (a workflow id), is one that nothing will ever delete: a
+   * claim of this very launch directory that failed half way (its reply lost, say), whose workflow
+   * directory is gone or went on without the manifest. Only the launch directory's own cycle can
+   * tell (one runs at a time); such an entry is deleted instead of waited for.
+   */
+  isLeftOver?: (owner: string) => boolean;
+  /** Told of each left-over entry deleted. */
+  onLeftOver?: (entryKey: string, owner: string) => void;
 };
 
 /**
@@ -71,7 +80,20 @@ export async function takeClaim(
   for (let attempt = 1; ; attempt++) {
     const entries = [];
     for await (const entry of store.listObjects(bucket, claimEntriesPrefix(manifestKey))) entries.push(entry);
-    const others = entries.filter((e) => e.key !== mine);
+    let others = entries.filter((e) => e.key !== mine);
+    if (opts.isLeftOver !== undefined && others.length > 0) {
+      const live: typeof others = [];
+      for (const other of others) {
+        const owner = await ownerOf(store, bucket, other.key);
+        if (owner !== 'unknown' && opts.isLeftOver(owner)) {
+          await store.delete(bucket, other.key);
+          opts.onLeftOver?.(other.key, owner);
+        } else {
+          live.push(other);
+        }
+      }
+      others = live;
+    }
     if (others.length === 0) return { held: true };
     if (!opts.keepOnContention) await store.delete(bucket, mine);
     // Ages by the server's own clock (my entry was written just now): no clock skew between hosts.

@@ -14,11 +14,12 @@ import {
   workflowDirName,
   workflowTimestamp,
 } from './naming.ts';
-import { lookUpObjects } from './object_lookup.ts';
+import { lookUpObjects, type LookupOptions } from './object_lookup.ts';
 import { loadReported, NOT_MANIFESTS_FILE, reportedEntry, saveReported } from './reported_objects.ts';
 import {
   claimManifest,
   isProcessingKey,
+  leftOverClaim,
   postHere,
   putBack,
   recoverWorkflows,
@@ -28,7 +29,7 @@ import {
   type RecoveryDeps,
 } from './recovery.ts';
 import type { S3ObjectInfo, S3Store } from './s3_store.ts';
-import type { Schedd } from './schedd.ts';
+import { SubmissionUncertainError, type Schedd } from './schedd.ts';
 import { postArguments, renderNodeSubmit, type Invocation, type PipelineSettings } from './submit_rendering.ts';
 import { readWorkflowRecord, recordState, writeWorkflowRecord, type WorkflowManifest, type WorkflowRecord } from './workflow.ts';
 
@@ -98,6 +99,7 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
     listing = await listInput(settings, store);
   }
   const { candidates } = listing;
+  const processingKeys = new Set(listing.processing);
 
   const manifests = await onlyManifests(candidates, settings, deps);
   if (manifests.length === 0) {
@@ -130,7 +132,10 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
     if (index > 0) crashPoint('cycle:between-manifests');
     const { sourceKey, processingKey } = entry;
     try {
-      const claim = await claimManifest(store, settings.inputBucket, entry, workflowId);
+      const claim = await claimManifest(store, settings.inputBucket, entry, workflowId, {
+        isLeftOver: (owner) => leftOverClaim(owner, sourceKey, records, recovery, workflowDir, processingKeys),
+        onLeftOver: (key, owner) => log.warn(`deleted s3://${settings.inputBucket}/${key}: a claim of ${sourceKey} by ${owner} failed half way and nothing would have finished it`),
+      });
       if (claim === 'gone') {
         log.warn(`${sourceKey} is no longer in s3://${settings.inputBucket}; not claimed`);
         continue;
@@ -174,7 +179,7 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
     return { outcome: 'idle' };
   }
 
-  const images = await selectImages(claimed, store, settings.inputBucket, log);
+  const images = await selectImages(claimed, store, settings.inputBucket, log, { prefix: literalPrefix(settings.pattern), objects: listing.objects });
   await recordState(workflowDir, record, 'claimed');
   crashPoint('cycle:claimed');
   const rejected = claimed.reduce((n, m) => n + m.manifest.rejected.length, 0);
@@ -214,7 +219,11 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
     log.error(`submitting the workflow failed: ${(err as Error).message}`);
     // Did it land all the same? The schedd is asked (the schedd client already did for a lost
     // reply); a job that may run is carried on with, anything else is undone.
-    const settled = await settleUnsubmitted(workflowDir, await readWorkflowRecord(workflowDir), recovery, { assumeNoJob: true });
+    // Unless the schedd client could not tell (SubmissionUncertainError): then nothing is assumed,
+    // and a workflow the schedd cannot be asked about is left for the next cycle to finish.
+    const settled = await settleUnsubmitted(workflowDir, await readWorkflowRecord(workflowDir), recovery, {
+      assumeNoJob: !(err instanceof SubmissionUncertainError),
+    });
     if (settled.outcome === 'submitted') {
       return { outcome: 'submitted', workflowDir, dagClusterId: settled.dagClusterId, images: images.length, rejected };
     }
@@ -299,10 +308,16 @@ async function onlyManifests(candidates: S3ObjectInfo[], settings: PipelineSetti
 /**
  * The images to convert, once each. Rows naming an image that is not in the input bucket, or
  * one already listed, are set aside (recorded as rejected, so they end up in the failed CSV).
- * Only the folders the rows name are looked at (object_lookup.ts).
+ * Only where the rows' images can be is looked at (object_lookup.ts).
  */
-async function selectImages(claimed: ClaimedManifest[], store: S3Store, inputBucket: string, log: Logger): Promise<DagImage[]> {
-  const sizes = await lookUpObjects(store, inputBucket, claimed.flatMap(({ rows }) => rows.map((row) => row.key)));
+async function selectImages(
+  claimed: ClaimedManifest[],
+  store: S3Store,
+  inputBucket: string,
+  log: Logger,
+  listed: LookupOptions['listed'],
+): Promise<DagImage[]> {
+  const sizes = await lookUpObjects(store, inputBucket, claimed.flatMap(({ rows }) => rows.map((row) => row.key)), { listed });
   const images: DagImage[] = [];
   const firstSeen = new Map<string, string>();
   for (const { manifest, rows } of claimed) {

@@ -252,12 +252,15 @@ function networkReason(err: unknown): string {
   return e.code ?? e.cause?.code ?? e.message ?? String(err);
 }
 
+/** What the server said, on one line: its JSON error, or a page's title (a gateway's 502), or the start of its text. */
 function serverMessage(text: string): string {
+  const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim().slice(0, 200);
   try {
     const body = errorBody.parse(JSON.parse(text));
-    return [body.error, body.message].filter(Boolean).join(': ') || text.slice(0, 200);
+    return oneLine([body.error, body.message].filter(Boolean).join(': ') || text);
   } catch {
-    return text.slice(0, 200) || '(empty body)';
+    const title = /<title>([^<]*)<\/title>/i.exec(text)?.[1];
+    return oneLine(title ?? text.replace(/<[^>]*>/g, ' ')) || '(empty body)';
   }
 }
 

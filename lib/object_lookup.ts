@@ -16,12 +16,23 @@ import type { S3Store } from './s3_store.ts';
  */
 
 const DEFAULT_CONCURRENCY = 8;
+const PAGE = 1000;
+
+export type LookupOptions = {
+  concurrency?: number;
+  /**
+   * A listing the caller has just made (the crondor cycle's, to find manifests): how many objects
+   * are under `prefix`. When the keys span more folders than that listing took pages, one listing
+   * of their common folder (which holds at most those objects) is cheaper than one per folder.
+   */
+  listed?: { prefix: string; objects: number };
+};
 
 export async function lookUpObjects(
   store: S3Store,
   bucket: string,
   keys: Iterable<string>,
-  opts: { concurrency?: number } = {},
+  opts: LookupOptions = {},
 ): Promise<Map<string, number>> {
   const byFolder = new Map<string, Set<string>>();
   for (const key of keys) {
@@ -31,6 +42,13 @@ export async function lookUpObjects(
     wanted.add(key);
   }
   const found = new Map<string, number>();
+  const common = commonFolder([...byFolder.keys()]);
+  if (opts.listed !== undefined && common.startsWith(opts.listed.prefix) && byFolder.size > Math.ceil(opts.listed.objects / PAGE)) {
+    for await (const object of store.listObjects(bucket, common)) {
+      if (byFolder.get(folderOf(object.key))?.has(object.key)) found.set(object.key, object.size);
+    }
+    return found;
+  }
   const folders = [...byFolder];
   let next = 0;
   const worker = async () => {
@@ -60,4 +78,14 @@ async function lookInFolder(store: S3Store, bucket: string, folder: string, want
     const head = await store.head(bucket, key);
     if (head !== null) found.set(key, head.size);
   }
+}
+
+/** The longest folder (ending in `/`, or '' for the bucket root) that holds all the folders. */
+function commonFolder(folders: string[]): string {
+  if (folders.length === 0) return '';
+  let common = folders[0]!;
+  for (const folder of folders) {
+    while (!folder.startsWith(common)) common = common.slice(0, common.lastIndexOf('/', common.length - 2) + 1);
+  }
+  return common;
 }

@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { classAdString } from './condor_syntax.ts';
-import { releaseClaim, takeClaim } from './bucket_claim.ts';
+import { releaseClaim, takeClaim, type ClaimOptions, type ClaimOutcome } from './bucket_claim.ts';
 import { crashPoint } from './crash_point.ts';
 import { sameAttributeValue, START } from './job_settings.ts';
 import { openPostLog, type Logger } from './log.ts';
-import { baseName } from './naming.ts';
+import { baseName, stateKey } from './naming.ts';
 import { runPost } from './post.ts';
 import { LEFT_ALONE_FILE, loadReported, reportedEntry, saveReported } from './reported_objects.ts';
 import type { ObjectHead, S3Store } from './s3_store.ts';
@@ -107,8 +107,17 @@ export async function claimManifest(
   bucket: string,
   m: ManifestKeys,
   workflowId: string,
+  opts: Pick<ClaimOptions, 'isLeftOver' | 'onLeftOver'> = {},
 ): Promise<'claimed' | 'gone' | { heldElsewhere: string }> {
-  const claim = await takeClaim(store, bucket, m.sourceKey, workflowId);
+  let claim: ClaimOutcome;
+  try {
+    claim = await takeClaim(store, bucket, m.sourceKey, workflowId, opts);
+  } catch (err) {
+    // The entry may have been written all the same (a lost reply): take it away if S3 lets us;
+    // if not, the next cycle of this launch directory finds it left over (leftOverClaim).
+    await releaseClaim(store, bucket, m.sourceKey, workflowId).catch(() => undefined);
+    throw err;
+  }
   if (!claim.held) return { heldElsewhere: claim.why };
   // The entry is deleted only once nothing of this claim is left half done.
   const release = () => releaseClaim(store, bucket, m.sourceKey, workflowId).catch(() => undefined);
@@ -486,6 +495,33 @@ export async function sweepProcessingObjects(
   }
   if (stillLeftAlone.size > 0 || leftAlone.size > 0) await saveReported(deps.launchDir, LEFT_ALONE_FILE, stillLeftAlone);
   return restored;
+}
+
+/**
+ * Whether a claim entry of `manifestKey` owned by `owner` (a workflow id) was left by a claim of
+ * this host and launch directory that nothing will finish: its workflow directory is gone (a cycle
+ * that claimed nothing removes it), settled or rolled back, or went on without the manifest (its
+ * claim failed). Entries of unfinished workflows that still hold the manifest, of the workflow
+ * claiming now (`current`) and of other launch directories are not; nor is one whose processing
+ * copy is still listed (`processingKeys`): its put-back needs the entry in place.
+ */
+export function leftOverClaim(
+  owner: string,
+  manifestKey: string,
+  records: Map<string, WorkflowRecord>,
+  deps: Pick<RecoveryDeps, 'host' | 'launchDir'>,
+  current: string,
+  processingKeys: ReadonlySet<string>,
+): boolean {
+  const o = parseWorkflowId(owner);
+  if (o === undefined || o.host !== deps.host || path.dirname(o.dir) !== deps.launchDir || o.dir === current) return false;
+  const timestamp = /^workflow-run-(\d{8}-\d{6})$/.exec(path.basename(o.dir))?.[1];
+  if (timestamp === undefined || processingKeys.has(stateKey(manifestKey, 'processing', timestamp))) return false;
+  const record = records.get(o.dir);
+  if (record === undefined) return !existsSync(o.dir);
+  if (isFinal(record.state)) return true;
+  const manifest = record.manifests.find((x) => x.sourceKey === manifestKey);
+  return manifest === undefined || (record.state !== 'claiming' && manifest.claimed === false);
 }
 
 function parseWorkflowId(id: string): { host: string; dir: string } | undefined {

@@ -91,8 +91,13 @@ function httpStatus(err: unknown): number | undefined {
 }
 
 function errorSummary(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
+  if (!(err instanceof Error)) return oneLine(String(err));
   const status = httpStatus(err);
+  // An answer that is not S3's XML (a gateway's or a proxy's HTML page, say): the SDK's parse
+  // error only says so at length, over several lines, about its own internals.
+  if (/Deserialization error/.test(err.message)) {
+    return `the answer is not an S3 error document${status === undefined ? '' : ` (HTTP ${status})`}`;
+  }
   // SDK errors carry the S3 error code as name ("NoSuchKey"); bodiless responses
   // (HEAD) have only a name or the placeholder message "UnknownError".
   const text =
@@ -101,7 +106,12 @@ function errorSummary(err: unknown): string {
       : err.name === 'Error'
         ? err.message
         : `${err.name}: ${err.message}`;
-  return status === undefined ? text : `${text} (HTTP ${status})`;
+  return oneLine(status === undefined ? text : `${text} (HTTP ${status})`);
+}
+
+/** Log files are read a line at a time: a message is one line. */
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }
 
 const UPLOAD_ATTEMPTS = 3;

@@ -32,6 +32,19 @@ export type DagSubmission = {
   environment: Record<string, string>;
 };
 
+/**
+ * Whether the DAGMan job is in the queue is not known: the reply to its submission was lost and
+ * the schedd could not be asked either, or its set-up failed and so did its removal. Nothing may
+ * be undone on the strength of it (the workflow directory is the only way to find the job again):
+ * the next cycle asks the schedd, removes a job that was never set up to start, and rolls back.
+ */
+export class SubmissionUncertainError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SubmissionUncertainError';
+  }
+}
+
 /** The server changed or refused what the pipeline relies on; the job was removed. */
 export class JobSetupError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -97,18 +110,41 @@ export class ApiSchedd implements Schedd {
     const clusterId = await this.submitOnce(job);
     const jobId = `${clusterId}.0`;
     const settings = job.settings(clusterId);
+    let starting = false;
     try {
       await this.check(jobId, job.expected(clusterId), 'the submitted description');
       await this.edit(jobId, settings);
       await this.check(jobId, settings, 'the settings made after submission');
+      starting = true;
       await this.edit(jobId, START);
       await this.check(jobId, START, 'the start of the job');
     } catch (err) {
-      await this.api.removeJob(jobId, 'cog-pipeline: the job could not be set up as submitted').catch(() => undefined);
+      // The last edit may have been done though its reply was lost (a retry then finds the job
+      // running, or gone: a job that cannot start never leaves the queue by itself). The schedd
+      // is asked; a job that may start was set up, and is carried on with, never removed.
+      if (starting) {
+        const now = await this.api.getJob(jobId).catch(() => undefined);
+        if (now === null || (now !== undefined && sameAttributeValue(START.Requirements!, lowerCaseKeys(now).get('requirements')))) {
+          this.opts.log?.warn(
+            `the reply to the last step of job ${jobId}'s set-up was lost (${(err as Error).message}), but the job ${now === null ? 'has run and left the queue' : 'may start'}: carrying on with it`,
+          );
+          return { clusterId, settings };
+        }
+      }
+      const removal = await this.api.removeJob(jobId, 'cog-pipeline: the job could not be set up as submitted').then(
+        () => undefined,
+        (e: Error) => e,
+      );
       const version = await this.api.version().then(
         (v) => `htcondor-api ${v.version} (commit ${v.commit})`,
         () => 'htcondor-api of unknown version',
       );
+      if (removal !== undefined) {
+        throw new SubmissionUncertainError(
+          `${(err as Error).message}; job ${jobId} could not be removed either (${removal.message}): the next cycle asks the schedd about it (${version} at ${this.api.baseUrl})`,
+          { cause: err },
+        );
+      }
       throw new JobSetupError(`${(err as Error).message}; job ${jobId} was removed (${version} at ${this.api.baseUrl})`, { cause: err });
     }
     return { clusterId, settings };
@@ -128,7 +164,15 @@ export class ApiSchedd implements Schedd {
       const constraint = `${attribute} =?= ${classAdString(value)} && JobStatus =!= ${REMOVED}`;
       for (const delay of this.lookupDelaysMs) {
         await sleep(delay);
-        const found = await this.api.listJobs({ constraint, projection: ['ClusterId', 'ProcId'] });
+        let found: JobAd[];
+        try {
+          found = await this.api.listJobs({ constraint, projection: ['ClusterId', 'ProcId'] });
+        } catch (lookup) {
+          throw new SubmissionUncertainError(
+            `${(err as Error).message}; whether it reached the schedd is not known: asking for ${attribute} ${value} failed too (${(lookup as Error).message})`,
+            { cause: err },
+          );
+        }
         const cluster = found[0]?.ClusterId;
         if (typeof cluster === 'number') {
           this.opts.log?.warn(`the reply to the submission was lost (${(err as Error).message}), but job ${cluster}.0 (${attribute} ${value}) is in the queue: carrying on with it`);

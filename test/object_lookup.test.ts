@@ -84,3 +84,17 @@ test('every key of a large folder: one listing pass, no HEAD', async () => {
   assert.equal(found.size, 2100);
   assert.deepEqual(counts, { ListObjectsV2: 3 });
 });
+
+test('keys in more folders than a listing the caller just made took pages: one listing of their common folder instead', async () => {
+  const { store, counts } = countingStore();
+  const keys = Array.from({ length: 20 }, (_, i) => `one/s${i}/t.tif`);
+  // The cycle listed the whole bucket (2 124 objects: 3 pages) to find its manifests.
+  const found = await lookUpObjects(store, 'in', [...keys, 'one/s99/t.tif'], { listed: { prefix: '', objects: 2124 } });
+  assert.deepEqual([...found.keys()].sort(), [...keys].sort());
+  assert.equal(found.get('one/s3/t.tif'), size('one/s3/t.tif'));
+  assert.deepEqual(counts, { ListObjectsV2: 1 });
+  // A listing of another part of the bucket says nothing of these folders' size: one request per folder.
+  const other = countingStore();
+  await lookUpObjects(other.store, 'in', keys, { listed: { prefix: 'small/', objects: 4 } });
+  assert.deepEqual(other.counts, { HeadObject: 20 });
+});
