@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { releaseClaim } from './bucket_claim.ts';
@@ -74,17 +75,6 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
   const images = manifests.flatMap((m) => m.submitted.map((s) => s.key));
   // Only the folders the outputs go to are looked at (object_lookup.ts), never the whole bucket.
   const present = await lookUpObjects(store, record.outputBucket, images.flatMap((k) => [k, previewKey(k)]));
-  // The node logs of the images whose outputs are there, read several at a time (100 000 small files).
-  const converted = new Set<string>();
-  const withOutputs = images.filter((k) => present.has(k) && present.has(previewKey(k)));
-  let next = 0;
-  const reader = async () => {
-    while (next < withOutputs.length) {
-      const key = withOutputs[next++]!;
-      if (await convertedHere(path.join(workflowDir, `${nodeFiles.get(key)}.log`))) converted.add(key);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(LOG_READERS, withOutputs.length) }, reader));
 
   const totals: PostResult = { processed: 0, failed: 0 };
   for (const [index, { manifest, setAside, submitted }] of manifests.entries()) {
@@ -96,7 +86,7 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
       const logFile = `${nodeFiles.get(key)}.log`;
       if (missing.length === 0) {
         // Outputs left by an earlier run (a fixed manifest uploaded again) are not this run's work.
-        if (converted.has(key)) processed.push(line);
+        if (convertedHere(path.join(workflowDir, logFile))) processed.push(line);
         else {
           failed.push({
             line,
@@ -162,18 +152,16 @@ function classify(manifest: WorkflowManifest, text: Buffer): ManifestRows {
   return rows;
 }
 
-/** Node logs read at once: enough to overlap the reads, few enough for any file system. */
-const LOG_READERS = 16;
-
 /**
  * Whether the image's node job ended well in this workflow: the last "Job terminated" event of its
  * user log (HTCondor's format; DAGMan retries append to the same log) is a normal termination
  * with return value 0.
  */
-async function convertedHere(logFile: string): Promise<boolean> {
+function convertedHere(logFile: string): boolean {
   let text: string;
   try {
-    text = await readFile(logFile, 'utf8');
+    // Read synchronously: for 100 000 small logs, 0.5 s against 7 s of CPU through fs/promises.
+    text = readFileSync(logFile, 'utf8');
   } catch {
     return false;
   }
