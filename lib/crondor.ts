@@ -29,7 +29,8 @@ import {
   type RecoveryDeps,
 } from './recovery.ts';
 import type { S3ObjectInfo, S3Store } from './s3_store.ts';
-import { SubmissionUncertainError, type Schedd } from './schedd.ts';
+import { SubmissionUncertainError } from './schedd_errors.ts';
+import type { Schedd } from './schedd.ts';
 import { postArguments, renderNodeSubmit, type Invocation, type PipelineSettings } from './submit_rendering.ts';
 import { readWorkflowRecord, recordState, writeWorkflowRecord, type WorkflowManifest, type WorkflowRecord } from './workflow.ts';
 

@@ -3,6 +3,7 @@ import { classAdString } from './condor_syntax.ts';
 import { HtcondorApi, HtcondorApiError, type AttributeEdit, type JobAd } from './htcondor_api.ts';
 import { describeValue, sameAttributeValue, START, type AttributeValue, type ExpectedValue, type JobAttributes, type JobSubmission } from './job_settings.ts';
 import type { Logger } from './log.ts';
+import { JobSetupError, SubmissionUncertainError } from './schedd_errors.ts';
 import { dagmanJob } from './submit_rendering.ts';
 
 /**
@@ -31,27 +32,6 @@ export type DagSubmission = {
   /** Environment for DAGMan and so for the POST script. */
   environment: Record<string, string>;
 };
-
-/**
- * Whether the DAGMan job is in the queue is not known: the reply to its submission was lost and
- * the schedd could not be asked either, or its set-up failed and so did its removal. Nothing may
- * be undone on the strength of it (the workflow directory is the only way to find the job again):
- * the next cycle asks the schedd, removes a job that was never set up to start, and rolls back.
- */
-export class SubmissionUncertainError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'SubmissionUncertainError';
-  }
-}
-
-/** The server changed or refused what the pipeline relies on; the job was removed. */
-export class JobSetupError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'JobSetupError';
-  }
-}
 
 export type ApiScheddOptions = {
   /** Told when a submission whose reply was lost is found in the queue. */
