@@ -94,9 +94,9 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
 
   // First what earlier cycles and post steps left half done: a manifest put back is claimed
   // again below, as a new one (one DAG, not two).
-  const records = await recoverWorkflows(recovery);
+  const known = await recoverWorkflows(recovery);
   let listing = await listInput(settings, store);
-  if (listing.processing.length > 0 && (await sweepProcessingObjects(settings.inputBucket, listing.processing, records, recovery)) > 0) {
+  if (listing.processing.length > 0 && (await sweepProcessingObjects(settings.inputBucket, listing.processing, known, recovery)) > 0) {
     listing = await listInput(settings, store);
   }
   const { candidates } = listing;
@@ -134,7 +134,7 @@ export async function runCrondorCycle(settings: PipelineSettings, deps: CycleDep
     const { sourceKey, processingKey } = entry;
     try {
       const claim = await claimManifest(store, settings.inputBucket, entry, workflowId, {
-        isLeftOver: (owner) => leftOverClaim(owner, sourceKey, records, recovery, workflowDir, processingKeys),
+        isLeftOver: (owner) => leftOverClaim(owner, sourceKey, known, recovery, workflowDir, processingKeys),
         onLeftOver: (key, owner) => log.warn(`deleted s3://${settings.inputBucket}/${key}: a claim of ${sourceKey} by ${owner} failed half way and nothing would have finished it`),
       });
       if (claim === 'gone') {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { classAdString } from './condor_syntax.ts';
 import { releaseClaim, takeClaim, type ClaimOptions, type ClaimOutcome } from './bucket_claim.ts';
@@ -360,22 +360,56 @@ async function settleNow(dir: string, deps: RecoveryDeps): Promise<void> {
   deps.log.info(`${name} settled`);
 }
 
+/** The launch directory's workflows, as the recovery pass leaves them. */
+export type KnownWorkflows = {
+  /** Records of the workflows not settled or rolled back, by directory. */
+  unfinished: Map<string, WorkflowRecord>;
+  /** Directories of settled and rolled-back workflows (and of earlier versions'): nothing is left to do there. */
+  finished: Set<string>;
+};
+
+/**
+ * The names of the launch directory's finished workflow directories, so that a cycle does not
+ * read every record ever written: after months of quarter hours there are thousands, and reading
+ * 10 000 took 2 s and 125 MB of every cycle. A finished record never changes again.
+ */
+const FINISHED_FILE = '.finished-workflows';
+
+async function loadFinishedNames(launchDir: string): Promise<Set<string>> {
+  try {
+    return new Set((await readFile(path.join(launchDir, FINISHED_FILE), 'utf8')).split('\n').filter((n) => WORKFLOW_DIR.test(n)));
+  } catch {
+    return new Set(); // none yet, or unreadable: every record is read (and the list made) again
+  }
+}
+
+async function saveFinishedNames(launchDir: string, names: string[]): Promise<void> {
+  const file = path.join(launchDir, FINISHED_FILE);
+  await writeFile(`${file}.tmp`, names.map((n) => `${n}\n`).join(''));
+  await rename(`${file}.tmp`, file);
+}
+
 /**
  * The recovery pass at the start of a cycle: every workflow directory of the launch directory
  * whose record is not settled or rolled back is finished or rolled back, as far as can be done
- * now (what cannot, say S3 is down, is tried again by the next cycle). Returns every record read,
- * by directory, as it is afterwards.
+ * now (what cannot, say S3 is down, is tried again by the next cycle). Records of finished
+ * workflows are read once, then only their names are kept (FINISHED_FILE).
  */
-export async function recoverWorkflows(deps: RecoveryDeps): Promise<Map<string, WorkflowRecord>> {
-  const records = new Map<string, WorkflowRecord>();
+export async function recoverWorkflows(deps: RecoveryDeps): Promise<KnownWorkflows> {
+  const known: KnownWorkflows = { unfinished: new Map(), finished: new Set() };
   let names: string[];
   try {
     names = (await readdir(deps.launchDir)).filter((n) => WORKFLOW_DIR.test(n)).sort();
   } catch {
-    return records;
+    return known;
   }
+  const finishedBefore = await loadFinishedNames(deps.launchDir);
   for (const name of names) {
     const dir = path.join(deps.launchDir, name);
+    if (finishedBefore.has(name)) {
+      known.finished.add(dir);
+      continue;
+    }
     let record: WorkflowRecord;
     try {
       record = await readWorkflowRecord(dir);
@@ -383,20 +417,30 @@ export async function recoverWorkflows(deps: RecoveryDeps): Promise<Map<string, 
       await abandonedDirectory(dir, err as Error, deps.log);
       continue;
     }
-    records.set(dir, record);
-    if (record.state === undefined || isFinal(record.state)) continue;
+    if (record.state === undefined || isFinal(record.state)) {
+      known.finished.add(dir);
+      continue;
+    }
     try {
       await recoverWorkflow(dir, record, deps);
     } catch (err) {
       deps.log.error(`could not finish ${name}; the next cycle tries again: ${(err as Error).message}`);
     }
     try {
-      records.set(dir, await readWorkflowRecord(dir));
+      record = await readWorkflowRecord(dir);
     } catch {
       // Keep what was read before.
     }
+    if (isFinal(record.state)) known.finished.add(dir);
+    else known.unfinished.set(dir, record);
   }
-  return records;
+  const finishedNow = [...known.finished].map((dir) => path.basename(dir));
+  if (finishedNow.length !== finishedBefore.size || finishedNow.some((n) => !finishedBefore.has(n))) {
+    await saveFinishedNames(deps.launchDir, finishedNow).catch((err: Error) =>
+      deps.log.warn(`could not write ${path.join(deps.launchDir, FINISHED_FILE)} (the next cycle reads every record again): ${err.message}`),
+    );
+  }
+  return known;
 }
 
 /**
@@ -431,13 +475,13 @@ async function abandonedDirectory(dir: string, err: Error, log: Logger): Promise
 export async function sweepProcessingObjects(
   bucket: string,
   processingKeys: string[],
-  records: Map<string, WorkflowRecord>,
+  known: KnownWorkflows,
   deps: RecoveryDeps,
 ): Promise<number> {
   const { store, log } = deps;
   const inFlight = new Set<string>();
-  for (const record of records.values()) {
-    if (record.inputBucket !== bucket || isFinal(record.state)) continue;
+  for (const record of known.unfinished.values()) {
+    if (record.inputBucket !== bucket) continue;
     for (const m of record.manifests) if (m.claimed !== false && m.settled !== true) inFlight.add(m.processingKey);
   }
   const leftAlone = await loadReported(deps.launchDir, LEFT_ALONE_FILE);
@@ -465,7 +509,8 @@ export async function sweepProcessingObjects(
       }
       continue;
     }
-    const record = records.get(owner.dir);
+    const record =
+      known.unfinished.get(owner.dir) ?? (known.finished.has(owner.dir) ? await readWorkflowRecord(owner.dir).catch(() => undefined) : undefined);
     const manifest: WorkflowManifest | undefined = record?.manifests.find((m) => m.processingKey === key);
     const sourceKey = manifest?.sourceKey ?? decodeMetadata(head.metadata[SOURCE_METADATA]);
     if (sourceKey === undefined) {
@@ -508,7 +553,7 @@ export async function sweepProcessingObjects(
 export function leftOverClaim(
   owner: string,
   manifestKey: string,
-  records: Map<string, WorkflowRecord>,
+  known: KnownWorkflows,
   deps: Pick<RecoveryDeps, 'host' | 'launchDir'>,
   current: string,
   processingKeys: ReadonlySet<string>,
@@ -517,9 +562,9 @@ export function leftOverClaim(
   if (o === undefined || o.host !== deps.host || path.dirname(o.dir) !== deps.launchDir || o.dir === current) return false;
   const timestamp = /^workflow-run-(\d{8}-\d{6})$/.exec(path.basename(o.dir))?.[1];
   if (timestamp === undefined || processingKeys.has(stateKey(manifestKey, 'processing', timestamp))) return false;
-  const record = records.get(o.dir);
+  if (known.finished.has(o.dir)) return true;
+  const record = known.unfinished.get(o.dir);
   if (record === undefined) return !existsSync(o.dir);
-  if (isFinal(record.state)) return true;
   const manifest = record.manifests.find((x) => x.sourceKey === manifestKey);
   return manifest === undefined || (record.state !== 'claiming' && manifest.claimed === false);
 }

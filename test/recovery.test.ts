@@ -488,6 +488,28 @@ describe('in one process', () => {
     assert.deepEqual(await keysOf(fx.store, IN()), ['Wood/good.tif', 'Wood/one_processed-20260101-001500.csv']);
   });
 
+  test('finished workflows are read once: later cycles keep only their names, so months of workflow directories cost nothing', async () => {
+    const finished = path.join(fx.launchDir, 'workflow-run-20250101-000000');
+    await mkdir(finished);
+    await writeWorkflowRecord(finished, {
+      timestamp: '20250101-000000', inputBucket: IN(), outputBucket: OUT(), state: 'settled',
+      workflowId: workflowIdOf(os.hostname(), finished), manifests: [],
+    });
+    const first = deps();
+    assert.deepEqual(await runCrondorCycle(fx.settings, first), { outcome: 'idle' });
+    assert.equal(readFileSync(path.join(fx.launchDir, '.finished-workflows'), 'utf8'), 'workflow-run-20250101-000000\n');
+    // Its record is not read again: a later cycle does not notice it is no longer readable...
+    writeFileSync(path.join(finished, 'workflow.json'), 'not a record');
+    const second = deps();
+    assert.deepEqual(await runCrondorCycle(fx.settings, second), { outcome: 'idle' });
+    assert.doesNotMatch(second.log.text(), /ERROR|WARN/);
+    // ...which it would, reading every record.
+    rmSync(path.join(fx.launchDir, '.finished-workflows'));
+    const third = deps();
+    await runCrondorCycle(fx.settings, third);
+    assert.match(third.log.text(), /workflow-run-20250101-000000 is left alone: .* is not a valid workflow record/);
+  });
+
   test('a workflow directory left without a record (killed before its first record was written) is removed', async () => {
     const abandoned = path.join(fx.launchDir, 'workflow-run-20260101-080000');
     await mkdir(abandoned);
