@@ -76,6 +76,13 @@ export async function takeClaim(
   const write = () => store.putText(bucket, mine, `${JSON.stringify({ workflowId, manifest: manifestKey })}\n`, 'application/json');
   await write();
   crashPoint('claim:after-entry');
+  // Who wrote each entry, read once: an entry's key is its owner's hash, so its owner never changes.
+  const owners = new Map<string, string>();
+  const ownerOfEntry = async (key: string) => {
+    const owner = owners.get(key) ?? (await ownerOf(store, bucket, key));
+    if (owner !== 'unknown') owners.set(key, owner);
+    return owner;
+  };
   let why = '';
   for (let attempt = 1; ; attempt++) {
     const entries = [];
@@ -84,7 +91,7 @@ export async function takeClaim(
     if (opts.isLeftOver !== undefined && others.length > 0) {
       const live: typeof others = [];
       for (const other of others) {
-        const owner = await ownerOf(store, bucket, other.key);
+        const owner = await ownerOfEntry(other.key);
         if (owner !== 'unknown' && opts.isLeftOver(owner)) {
           await store.delete(bucket, other.key);
           opts.onLeftOver?.(other.key, owner);
@@ -99,7 +106,7 @@ export async function takeClaim(
     // Ages by the server's own clock (my entry was written just now): no clock skew between hosts.
     const now = entries.find((e) => e.key === mine)?.lastModified.getTime() ?? Date.now();
     const oldest = others.reduce((a, b) => (a.lastModified <= b.lastModified ? a : b));
-    const owner = await ownerOf(store, bucket, oldest.key);
+    const owner = await ownerOfEntry(oldest.key);
     if (now - oldest.lastModified.getTime() >= IN_PROGRESS_MS) {
       return {
         held: false,

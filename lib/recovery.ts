@@ -53,7 +53,8 @@ export type RecoveryDeps = {
 export const WORKFLOW_METADATA = 'cog-pipeline-workflow';
 export const SOURCE_METADATA = 'cog-pipeline-source';
 
-const WORKFLOW_DIR = /^workflow-run-\d{8}-\d{6}$/;
+/** A workflow directory's name; the group is its time stamp. */
+const WORKFLOW_DIR = /^workflow-run-(\d{8}-\d{6})$/;
 const PROCESSING_FILE = /^.*processing-\d{8}-\d{6}\.csv$/s;
 
 /** `<host>:<workflow directory>`, as the processing objects carry it. */
@@ -560,7 +561,7 @@ export function leftOverClaim(
 ): boolean {
   const o = parseWorkflowId(owner);
   if (o === undefined || o.host !== deps.host || path.dirname(o.dir) !== deps.launchDir || o.dir === current) return false;
-  const timestamp = /^workflow-run-(\d{8}-\d{6})$/.exec(path.basename(o.dir))?.[1];
+  const timestamp = WORKFLOW_DIR.exec(path.basename(o.dir))?.[1];
   if (timestamp === undefined || processingKeys.has(stateKey(manifestKey, 'processing', timestamp))) return false;
   if (known.finished.has(o.dir)) return true;
   const record = known.unfinished.get(o.dir);
