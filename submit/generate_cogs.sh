@@ -41,19 +41,24 @@ gdal_path() {
   esac
 }
 
-# run_gdal REASON COMMAND...: runs a GDAL command with its messages set aside. When it fails,
-# they go to stderr as GDAL wrote them, followed by REASON, and the script stops. When it
-# succeeds, its warnings go to stderr marked "gdal said:", so that post never takes one of them
-# for the reason of a later failure.
+# run_gdal REASON COMMAND...: runs a GDAL command with its messages set aside, then reports it.
 run_gdal() {
-  local reason=$1
+  local reason=$1 status=0
   shift
-  if "$@" 2>"$work/gdal.log"; then
-    sed 's/^/generate_cogs.sh: gdal said: /' "$work/gdal.log" >&2
+  "$@" 2>"$work/gdal.log" || status=$?
+  gdal_outcome "$status" "$work/gdal.log" "$reason"
+}
+
+# gdal_outcome STATUS LOG REASON: when a GDAL command failed, its messages go to stderr as GDAL
+# wrote them, followed by REASON, and the script stops. When it succeeded, its warnings go to
+# stderr marked "gdal said:", so that post never takes one of them for the reason of a later failure.
+gdal_outcome() {
+  if [ "$1" -eq 0 ]; then
+    [ ! -s "$2" ] || sed 's/^/generate_cogs.sh: gdal said: /' "$2" >&2
     return 0
   fi
-  cat "$work/gdal.log" >&2
-  die "$reason"
+  cat "$2" >&2
+  die "$3"
 }
 
 # gdalinfo -json prints one value per line. This turns it into path=value lines, e.g.
@@ -89,11 +94,6 @@ band1_mask_flags() {
   awk -F= '/^bands[.]0[.]mask[.]flags[.]/ { printf "%s%s", sep, $2; sep = " " }' <<<"$info"
 }
 
-# join_lines: the lines on stdin as one line, separated by "; ".
-join_lines() {
-  awk 'NR > 1 { printf "; " } { printf "%s", $0 } END { print "" }'
-}
-
 # read_info FILE [gdalinfo options]: sets $info to the flattened gdalinfo -json of FILE.
 read_info() {
   local file=$1
@@ -102,147 +102,191 @@ read_info() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The COG check: the rules of GDAL's validate_cloud_optimized_geotiff.py, with CLI tools only.
+# The TIFF structure, read from the file's bytes (one awk, with od for the bytes it needs).
 # ---------------------------------------------------------------------------------------------
 
-# tiff_header FILE: sets $endian (little or big) and $bigtiff (yes or no) from the TIFF header.
-tiff_header() {
-  case $(head -c 2 -- "$1") in
-    II) endian=little ;;
-    MM) endian=big ;;
-    *) return 1 ;;
-  esac
-  case $(read_uint "$1" 2 2) in
-    42) bigtiff=no ;;
-    43) bigtiff=yes ;;
-    *) return 1 ;;
-  esac
-}
-
-# read_uint FILE OFFSET BYTES: the unsigned integer of BYTES bytes at OFFSET, in $endian order.
-read_uint() {
-  od -An -v -t "u$3" -j "$2" -N "$3" --endian="$endian" -- "$1" | tr -d ' \n'
-}
-
-# tiff_images FILE: one line per image (IFD) of a TIFF, in the file's order:
-#   IFD_OFFSET KIND WIDTH HEIGHT TILED FIRST_BLOCK_OFFSET
-# KIND is image, overview or mask (TIFF NewSubfileType); TILED is yes or no.
-tiff_images() {
-  local file=$1 ifd entries size_bytes count_bytes entry_bytes
-  tiff_header "$file" || { echo "not a TIFF file" >&2; return 1; }
-  if [ "$bigtiff" = yes ]; then
-    ifd=$(read_uint "$file" 8 8) count_bytes=8 entry_bytes=20 size_bytes=8
-  else
-    ifd=$(read_uint "$file" 4 4) count_bytes=2 entry_bytes=12 size_bytes=4
-  fi
-  local seen=0
-  while [ "$ifd" -ne 0 ]; do
-    seen=$((seen + 1))
-    [ "$seen" -le 1000 ] || { echo "more than 1000 images: the IFD chain loops" >&2; return 1; }
-    entries=$(read_uint "$file" "$ifd" "$count_bytes")
-    # Tags wanted: 254 NewSubfileType, 256/257 width/height, 322 TileWidth, 273/324 Strip/TileOffsets.
-    local subfile=0 width=0 height=0 tiled=no data_type=0 data_count=0 data_value=0 tag type count value
-    while read -r tag type count value; do
-      case $tag in
-        254) subfile=$value ;;
-        256) width=$value ;;
-        257) height=$value ;;
-        322) tiled=yes ;;
-        273 | 324) data_type=$type; data_count=$count; data_value=$value ;;
-      esac
-    done < <(od -An -v -tu1 -j $((ifd + count_bytes)) -N $((entries * entry_bytes)) -- "$file" |
-      awk -v le="$([ "$endian" = little ] && echo 1 || echo 0)" -v field="$size_bytes" -v entry="$entry_bytes" '
-        function num(at, len,   v, i) {
-          v = 0
-          for (i = 0; i < len; i++) v = v * 256 + b[le ? at + len - 1 - i : at + i]
-          return v
+# tiff_scan FILE: prints the structure of a TIFF, one line per item:
+#   tiff ENDIAN BIGTIFF                   little|big, yes|no
+#   ghost SIZE TEXT                       GDAL's structural metadata after the header, if any
+#   image OFFSET KIND WIDTH HEIGHT TILED FIRST_BLOCK COMPRESSION SAMPLES BITS FORMAT PHOTOMETRIC EXTRA NODATA INTERP
+#                                         one line per IFD, in the file's order; KIND image, overview or
+#                                         mask (NewSubfileType); BITS and FORMAT "mixed" when bands differ;
+#                                         PHOTOMETRIC -1 when absent; EXTRA the ExtraSamples as 0,2 or -;
+#                                         NODATA yes when a GDAL_NODATA tag is there; INTERP yes when
+#                                         GDAL_METADATA sets a band's colour interpretation (first IFD only)
+#   error REASON                          the file cannot be read as a TIFF; nothing follows
+# Bytes are read in 16 KiB pieces where the structure points, so IFDs anywhere in a large file
+# cost one od each, never a read of the whole file.
+tiff_scan() {
+  TIFF_FILE=$1 awk '
+    function fail(reason) { print "error " reason; exit }
+    function byte(at,   piece, cmd, line, n, i, f, pos) {
+      if (!(at in b)) {
+        piece = int(at / 16384)
+        if (piece in loaded) fail("the file ends inside its TIFF structure")
+        loaded[piece] = 1
+        cmd = "od -An -v -tu1 -j " piece * 16384 " -N 16384 -- \"$TIFF_FILE\""
+        pos = piece * 16384
+        while ((cmd | getline line) > 0) { n = split(line, f, " "); for (i = 1; i <= n; i++) b[pos++] = f[i] + 0 }
+        close(cmd)
+        if (!(at in b)) fail("the file ends inside its TIFF structure")
+      }
+      return b[at]
+    }
+    function num(at, len,   v, i) {
+      v = 0
+      for (i = 0; i < len; i++) v = v * 256 + byte(little ? at + len - 1 - i : at + i)
+      return v
+    }
+    function text(at, len,   s, i, c) {
+      s = ""
+      for (i = 0; i < len; i++) { c = byte(at + i); if (c == 0) break; s = s sprintf("%c", c) }
+      return s
+    }
+    function type_size(type) {
+      if (type == 3 || type == 8) return 2
+      if (type == 4 || type == 9 || type == 11 || type == 13) return 4
+      if (type == 5 || type == 10 || type == 12 || type >= 16) return 8
+      return 1
+    }
+    # value(TAG, I): the I-th value of TAG in the IFD read last.
+    function value(tag, i) { return num(where[tag] + i * size[tag], size[tag]) }
+    # same(TAG, DEFAULT): the value of TAG when all its values agree, "mixed" otherwise.
+    function same(tag, default_value,   v, i) {
+      if (!(tag in count)) return default_value
+      v = value(tag, 0)
+      for (i = 1; i < count[tag]; i++) if (value(tag, i) != v) return "mixed"
+      return v
+    }
+    BEGIN {
+      if (byte(0) == 73 && byte(1) == 73) little = 1
+      else if (byte(0) == 77 && byte(1) == 77) little = 0
+      else fail("not a TIFF file")
+      magic = num(2, 2)
+      if (magic == 42) { field = 4; count_bytes = 2; entry = 12; ifd = num(4, 4); header = 8 }
+      else if (magic == 43) { field = 8; count_bytes = 8; entry = 20; ifd = num(8, 8); header = 16 }
+      else fail("not a TIFF file")
+      print "tiff " (little ? "little" : "big") " " (magic == 43 ? "yes" : "no")
+      if (text(header, 30) == "GDAL_STRUCTURAL_METADATA_SIZE=") {
+        ghost_size = text(header + 30, 6) + 0
+        ghost = text(header + 43, ghost_size); gsub(/\n/, " ", ghost)
+        printf "ghost %d %s\n", ghost_size, ghost
+      }
+      for (seen = 0; ifd != 0; seen++) {
+        if (seen == 1000) fail("more than 1000 images: its IFD chain loops")
+        split("", count); split("", where); split("", size)
+        entries = num(ifd, count_bytes)
+        for (e = 0; e < entries; e++) {
+          at = ifd + count_bytes + e * entry
+          tag = num(at, 2); size[tag] = type_size(num(at + 2, 2)); count[tag] = num(at + 4, field)
+          where[tag] = (count[tag] * size[tag] > field) ? num(at + 4 + field, field) : at + 4 + field
         }
-        { for (i = 1; i <= NF; i++) b[n++] = $i }
-        END {
-          for (e = 0; e + entry <= n; e += entry) {
-            type = num(e + 2, 2); count = num(e + 4, field)
-            size = (type == 3) ? 2 : (type == 16) ? 8 : 4   # SHORT, LONG8, else LONG
-            value = (count * size > field) ? num(e + 4 + field, field) : num(e + 4 + field, size)
-            printf "%d %d %.0f %.0f\n", num(e, 2), type, count, value
-          }
-        }')
-    # The first block's offset: in the entry itself when there is one block, else in an array.
-    local first_block=$data_value
-    if [ "$data_count" -gt 1 ]; then
-      first_block=$(read_uint "$file" "$data_value" "$([ "$data_type" = 16 ] && echo 8 || echo 4)")
-    fi
-    local kind=image
-    if [ $((subfile & 4)) -ne 0 ]; then kind=mask; elif [ $((subfile & 1)) -ne 0 ]; then kind=overview; fi
-    echo "$ifd $kind $width $height $tiled $first_block"
-    ifd=$(read_uint "$file" $((ifd + count_bytes + entries * entry_bytes)) "$size_bytes")
-  done
+        subfile = (254 in count) ? value(254, 0) : 0
+        kind = (int(subfile / 4) % 2) ? "mask" : (subfile % 2) ? "overview" : "image"
+        blocks = (324 in count) ? 324 : 273
+        extra = "-"
+        if (338 in count) { extra = value(338, 0); for (i = 1; i < count[338]; i++) extra = extra "," value(338, i) }
+        interp = "no"
+        if (seen == 0 && (42112 in count) && index(text(where[42112], count[42112]), "role=\"colorinterp\"")) interp = "yes"
+        printf "image %.0f %s %.0f %.0f %s %.0f %.0f %.0f %s %s %.0f %s %s %s\n", ifd, kind, value(256, 0), value(257, 0),
+          (322 in count) ? "yes" : "no", (blocks in count) ? value(blocks, 0) : 0, (259 in count) ? value(259, 0) : 1,
+          (277 in count) ? value(277, 0) : 1, same(258, 1), same(339, 1), (262 in count) ? value(262, 0) : -1,
+          extra, (42113 in count) ? "yes" : "no", interp
+        ifd = num(ifd + count_bytes + entries * entry, field)
+      }
+    }'
 }
 
-# check_cog FILE: prints why FILE is not a valid COG, one reason a line; returns 1 if it is not.
-# Checked, as GDAL's validator does: a GeoTIFF, no external .ovr, LAYOUT=COG (GDAL's COG header,
-# not edited since), the first IFD right after that header, images over 512 pixels tiled and
-# with overviews, overviews smaller and smaller, IFDs before the pixel data, and the pixel data
-# of the smallest overview first and of the full image last. Also LZW compression, which this
-# pipeline asks for. (Not checked: the validator's optional per-block leader/trailer bytes.)
+# ---------------------------------------------------------------------------------------------
+# The COG check: the rules of GDAL's validate_cloud_optimized_geotiff.py, from the file's bytes.
+# ---------------------------------------------------------------------------------------------
+
+# check_cog FILE: returns 1 if FILE is not a valid COG, with the reasons in $cog_problems; sets
+# $structure to FILE's tiff_scan either way. Checked, as GDAL's validator does: a TIFF, no
+# external .ovr, GDAL's COG header (what makes GDAL report LAYOUT=COG) not marked as edited since,
+# the first IFD right after that header, images over 512 pixels tiled and with overviews,
+# overviews smaller and smaller, IFDs before the pixel data, and the pixel data of the smallest
+# overview first and of the full image last. Also LZW compression, which this pipeline asks for.
+# (Not checked: the validator's optional per-block leader/trailer bytes.) Plain bash after the
+# scan: this runs on every conversion, and each extra process costs milliseconds.
 check_cog() {
-  local file=$1 problems=() info images width height header ghost expected_ifd
-  info=$(gdalinfo -json "$file" 2>/dev/null | flatten_json) || true
-  [ "$(value_of driverShortName)" = GTiff ] || { echo "GDAL cannot read it as a GeoTIFF"; return 1; }
-  [ -z "$(value_of files.1)" ] || problems+=("its overviews are in an external file ($(value_of files.1))")
-  [ "$(value_of metadata.IMAGE_STRUCTURE.LAYOUT)" = COG ] ||
-    problems+=("GDAL does not report LAYOUT=COG (no COG header, or the file was edited after it was written)")
-  local compression
-  compression=$(value_of metadata.IMAGE_STRUCTURE.COMPRESSION)
-  [ "$compression" = LZW ] || problems+=("compression is ${compression:-none}, not LZW")
-
-  images=$(tiff_images "$file" 2>&1) || { problems+=("its TIFF structure cannot be read: $images"); printf '%s\n' "${problems[@]}"; return 1; }
-  tiff_header "$file"
-  # GDAL's COG header sits right after the TIFF header; the first IFD must follow it.
-  header=$([ "$bigtiff" = yes ] && echo 16 || echo 8)
-  ghost=$(head -c $((header + 43)) -- "$file" | tail -c 43 | tr -d '\000')
-  # ($(...) drops the header line's final newline)
-  if [[ $ghost =~ ^GDAL_STRUCTURAL_METADATA_SIZE=([0-9]{6})\ bytes$ ]]; then
-    expected_ifd=$((header + 43 + 10#${BASH_REMATCH[1]}))
+  local file=$1 line bigtiff=no ghost='' ghost_size=0 expected_ifd
+  local -a ifd=() kind=() width=() height=() tiled=() data=() compression=()
+  cog_problems=()
+  structure=$(tiff_scan "$file")
+  while read -r line; do
+    case $line in
+      error*) cog_problems+=("it is not a readable TIFF file: ${line#error }"); return 1 ;;
+      tiff*) read -r _ _ bigtiff <<<"$line" ;;
+      ghost*) read -r _ ghost_size ghost <<<"$line" ;;
+      image*)
+        local i=${#ifd[@]}
+        read -r _ "ifd[i]" "kind[i]" "width[i]" "height[i]" "tiled[i]" "data[i]" "compression[i]" _ <<<"$line"
+        ;;
+    esac
+  done <<<"$structure"
+  [ ! -e "$file.ovr" ] || cog_problems+=("its overviews are in an external file (${file#./}.ovr)")
+  local name
+  case ${compression[0]} in
+    1) name=none ;; 5) name=LZW ;; 7) name=JPEG ;; 8 | 32946) name=DEFLATE ;; 32773) name=PACKBITS ;;
+    34887) name=LERC ;; 34925) name=LZMA ;; 50000) name=ZSTD ;; 50001) name=WEBP ;; *) name="code ${compression[0]}" ;;
+  esac
+  [ "$name" = LZW ] || cog_problems+=("compression is $name, not LZW")
+  expected_ifd=8
+  [ "$bigtiff" = no ] || expected_ifd=16
+  if [ -n "$ghost" ]; then
+    expected_ifd=$((expected_ifd + 43 + 10#$ghost_size))
     expected_ifd=$((expected_ifd + expected_ifd % 2))
-    if head -c "$expected_ifd" -- "$file" | grep -aq 'KNOWN_INCOMPATIBLE_EDITION=YES'; then
-      problems+=("KNOWN_INCOMPATIBLE_EDITION=YES is declared in the file")
-    fi
+    [[ $ghost != *KNOWN_INCOMPATIBLE_EDITION=YES* ]] || cog_problems+=("KNOWN_INCOMPATIBLE_EDITION=YES is declared in the file")
+    [[ $ghost == *LAYOUT=IFDS_BEFORE_DATA* ]] || cog_problems+=("its GDAL header does not declare LAYOUT=IFDS_BEFORE_DATA")
   else
-    expected_ifd=$header
+    cog_problems+=("it has no COG header, so GDAL does not report LAYOUT=COG")
   fi
+  [ "${ifd[0]}" = "$expected_ifd" ] || cog_problems+=("the first IFD is at byte ${ifd[0]}, not $expected_ifd right after the header")
+  [ "${kind[0]}" = image ] || cog_problems+=("the first image is not the full-resolution image")
 
-  # The full-resolution image and its overviews (masks left aside), largest first.
-  local levels
-  levels=$(awk '$2 != "mask"' <<<"$images" | sort -k3,3nr -k4,4nr -s)
-  read -r _ _ width height _ _ <<<"$(head -n 1 <<<"$levels")"
-  local first_ifd
-  first_ifd=$(head -n 1 <<<"$images" | cut -d' ' -f1)
-  [ "$first_ifd" = "$expected_ifd" ] || problems+=("the first IFD is at byte $first_ifd, not $expected_ifd right after the header")
-  [ "$(head -n 1 <<<"$images" | cut -d' ' -f2)" = image ] || problems+=("the first image is not the full-resolution image")
-  local overviews
-  overviews=$(($(wc -l <<<"$levels") - 1))
-  if [ "$width" -gt 512 ] || [ "$height" -gt 512 ]; then
-    [ "$overviews" -ge 1 ] || problems+=("it is ${width}x${height} pixels but has no overviews")
-    if grep -q ' no [0-9]*$' <<<"$levels"; then problems+=("it is ${width}x${height} pixels but not tiled"); fi
+  # The full-resolution image and its overviews (masks left aside), largest first (a stable
+  # insertion sort: there are a few dozen levels at most).
+  local -a levels=()
+  local i j
+  for i in "${!ifd[@]}"; do
+    [ "${kind[i]}" != mask ] || continue
+    for ((j = ${#levels[@]}; j > 0; j--)); do
+      local above=${levels[j - 1]}
+      if ((width[i] > width[above] || (width[i] == width[above] && height[i] > height[above]))); then
+        levels[j]=$above
+      else
+        break
+      fi
+    done
+    levels[j]=$i
+  done
+  local top=${levels[0]} last=$((${#levels[@]} - 1))
+  if ((width[top] > 512 || height[top] > 512)); then
+    ((last >= 1)) || cog_problems+=("it is ${width[top]}x${height[top]} pixels but has no overviews")
+    for i in "${levels[@]}"; do
+      if [ "${tiled[i]}" = no ]; then cog_problems+=("it is ${width[top]}x${height[top]} pixels but not tiled"); break; fi
+    done
   fi
   # Going down the levels: each smaller, its IFD later, its pixel data earlier in the file.
-  local prev_w='' prev_h='' prev_ifd='' prev_data='' level=-1 ifd kind w h tiled data name
-  while read -r ifd kind w h tiled data; do
-    name=$([ "$level" -lt 0 ] && echo "the full-resolution image" || echo "overview $level")
-    if [ -n "$prev_w" ]; then
-      { [ "$w" -lt "$prev_w" ] || [ "$h" -lt "$prev_h" ]; } || problems+=("$name is not smaller than the level above it")
-      [ "$ifd" -gt "$prev_ifd" ] || problems+=("the IFD of $name comes before the one of the level above it")
-      [ "$data" -lt "$prev_data" ] || problems+=("the pixel data of $name come after those of the level above it")
-    fi
-    prev_w=$w prev_h=$h prev_ifd=$ifd prev_data=$data level=$((level + 1))
-  done <<<"$levels"
-  local last_ifd
-  last_ifd=$(sort -k1,1n <<<"$images" | tail -n 1 | cut -d' ' -f1)
-  [ "$prev_data" -gt "$last_ifd" ] || problems+=("pixel data start before the last IFD (the IFDs are not all at the start)")
+  for ((j = 1; j <= last; j++)); do
+    local at=${levels[j]} up=${levels[j - 1]}
+    name="overview $((j - 1))"
+    ((width[at] < width[up] || height[at] < height[up])) || cog_problems+=("$name is not smaller than the level above it")
+    ((ifd[at] > ifd[up])) || cog_problems+=("the IFD of $name comes before the one of the level above it")
+    ((data[at] < data[up])) || cog_problems+=("the pixel data of $name come after those of the level above it")
+  done
+  local last_ifd=0
+  for i in "${!ifd[@]}"; do ((ifd[i] <= last_ifd)) || last_ifd=${ifd[i]}; done
+  ((data[levels[last]] > last_ifd)) || cog_problems+=("pixel data start before the last IFD (the IFDs are not all at the start)")
+  [ "${#cog_problems[@]}" -eq 0 ]
+}
 
-  [ "${#problems[@]}" -eq 0 ] && return 0
-  printf '%s\n' "${problems[@]}"
-  return 1
+# joined ITEM...: the items as one line, separated by "; ".
+joined() {
+  local IFS=$'\x1f'
+  local all="$*"
+  printf '%s' "${all//$'\x1f'/; }"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -251,11 +295,11 @@ check_cog() {
 if [ "${1-}" = --check-cog ]; then
   [ "$#" -eq 2 ] || { echo "usage: generate_cogs.sh --check-cog FILE" >&2; exit 2; }
   [ -f "$2" ] || die "'$2' is not here"
-  if problems=$(check_cog "$(gdal_path "$2")"); then
+  if check_cog "$(gdal_path "$2")"; then
     echo "$2: a valid COG"
     exit 0
   fi
-  die "'$2' is not a valid COG: $(join_lines <<<"$problems")"
+  die "'$2' is not a valid COG: $(joined "${cog_problems[@]}")"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -282,31 +326,78 @@ src=$(gdal_path "$infile")
 stem=${infile%.*}
 name=${infile##*/}
 # Everything temporary lives in one directory next to the input, removed on any exit.
-work=$(mktemp -d "$(dirname -- "$src")/.generate_cogs.XXXXXX")
+work=$(mktemp -d "${src%/*}/.generate_cogs.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
 cog="$work/cog.tif"
 jpeg="$work/preview.jpg"
 
 # --- What the image is -----------------------------------------------------------------------
-read_info "$src"
-driver=$(value_of driverShortName)
-if [ "$driver" != GTiff ]; then
-  die "'$name' is not a GeoTIFF: GDAL reads it as $(value_of driverLongName) ($driver)"
-fi
-if [ -n "$(value_of metadata.SUBDATASETS.SUBDATASET_2_NAME)" ]; then
-  die "'$name' holds several images (TIFF pages); only single-image GeoTIFFs are converted"
-fi
-width=$(value_of size.0)
-height=$(value_of size.1)
-band_count=$(count_lines '^bands[.][0-9]+[.]band=')
-[ "$band_count" -ge 1 ] || die "'$name' has no bands"
-data_type=$(value_of bands.0.type)
-nodata=$(value_of bands.0.noDataValue)
-mask_flags=$(band1_mask_flags)
+# describe_from_tags: describes a plain image from its TIFF tags (no GDAL start-up, which costs
+# as much as a small image's conversion): one full-resolution 8-bit unsigned image, grey or RGB
+# with any extra bands unspecified, no nodata, no mask, no alpha, no palette, no colour
+# interpretation of GDAL's own. Returns 1 for anything else, which gdalinfo then describes.
+# What it sets is what gdalinfo would report for such an image (test/generate_cogs.test.ts
+# compares the two on every fixture).
+describe_from_tags() {
+  local line first='' extra_images=0 ifd kind samples bits format photometric extra has_nodata has_interp
+  [ ! -e "$infile.msk" ] || return 1 # GDAL would read this external mask
+  structure=$(tiff_scan "$src")
+  while read -r line; do
+    case $line in
+      error*) return 1 ;;
+      image*)
+        if [ -z "$first" ]; then first=$line; else
+          read -r _ _ kind _ <<<"$line"
+          [ "$kind" = overview ] || return 1 # a mask, or a second page
+        fi
+        ;;
+    esac
+  done <<<"$structure"
+  read -r _ ifd kind width height _ _ _ samples bits format photometric extra has_nodata has_interp <<<"$first"
+  [ "$kind" = image ] && [ "$bits" = 8 ] && [ "$format" = 1 ] && [ "$has_nodata" = no ] && [ "$has_interp" = no ] || return 1
+  case $photometric in
+    1) interps=(Gray) ;;
+    2) [ "$samples" -ge 3 ] || return 1; interps=(Red Green Blue) ;;
+    *) return 1 ;;
+  esac
+  # Extra samples: 0 is unspecified data (GDAL: Undefined); alpha (1, 2) has a mask: not plain.
+  local extras=$((samples - ${#interps[@]}))
+  [ "$extra" != - ] || extra=''
+  [ "${extra//[0,]/}" = '' ] || return 1
+  for ((; extras > 0; extras--)); do interps+=(Undefined); done
+  band_count=$samples data_type=Byte nodata='' mask_flags=ALL_VALID
+}
+
+# describe_with_gdalinfo: anything else, as GDAL reads it.
+describe_with_gdalinfo() {
+  read_info "$src"
+  local driver
+  driver=$(value_of driverShortName)
+  if [ "$driver" != GTiff ]; then
+    die "'$name' is not a GeoTIFF: GDAL reads it as $(value_of driverLongName) ($driver)"
+  fi
+  if [ -n "$(value_of metadata.SUBDATASETS.SUBDATASET_2_NAME)" ]; then
+    die "'$name' holds several images (TIFF pages); only single-image GeoTIFFs are converted"
+  fi
+  width=$(value_of size.0)
+  height=$(value_of size.1)
+  band_count=$(count_lines '^bands[.][0-9]+[.]band=')
+  [ "$band_count" -ge 1 ] || die "'$name' has no bands"
+  data_type=$(value_of bands.0.type)
+  nodata=$(value_of bands.0.noDataValue)
+  # gdalinfo names mask flags only when there is a mask or alpha; otherwise GDAL's flags are NODATA
+  # when there is a nodata value and ALL_VALID when not.
+  mask_flags=$(band1_mask_flags)
+  [ -n "$mask_flags" ] || mask_flags=$([ -n "$nodata" ] && echo NODATA || echo ALL_VALID)
+  interps=()
+  local b
+  for ((b = 0; b < band_count; b++)); do interps+=("$(value_of "bands.$b.colorInterpretation")"); done
+}
+
 interps=()
-for ((b = 0; b < band_count; b++)); do interps+=("$(value_of "bands.$b.colorInterpretation")"); done
+describe_from_tags || describe_with_gdalinfo
 described="$band_count band(s) of $data_type (${interps[*]})${nodata:+, nodata $nodata}"
-echo "$name: ${width}x${height}, $described, mask ${mask_flags:-none}"
+echo "$name: ${width}x${height}, $described, mask $mask_flags"
 if [ "$manifest_bands" != "$band_count" ]; then
   note "the manifest says $manifest_bands band(s), but '$name' has $described; converting it as the image says"
 fi
@@ -319,41 +410,11 @@ case $data_type in
   *) die "'$name' holds $data_type (complex) data, which has no preview; only real-valued images are converted" ;;
 esac
 
-# --- The COG ---------------------------------------------------------------------------------
-# BigTIFF when the COG could pass classic TIFF's 4 GiB: its pixels uncompressed, or the input
-# file, over 2 GiB (overviews add up to a third, and LZW can grow data it cannot compress by up
-# to half: 2 GiB x 4/3 x 3/2 = 4 GiB). GDAL's own default never picks BigTIFF when compressing.
-cog_options=(-of COG -co COMPRESS=LZW)
-uncompressed=$((width * height * band_count * bytes_per_sample))
-input_size=$(stat -c %s -- "$infile")
-if [ "$uncompressed" -gt "$BIGTIFF_ABOVE" ] || [ "$input_size" -gt "$BIGTIFF_ABOVE" ]; then
-  cog_options+=(-co BIGTIFF=YES)
-  echo "writing a BigTIFF COG: $uncompressed bytes uncompressed, $input_size bytes in"
-fi
-echo "converting $name to a COG (LZW)"
-run_gdal "gdal_translate could not convert '$name' to a COG" gdal_translate -q "${cog_options[@]}" "$src" "$cog"
-
-if ! problems=$(check_cog "$cog"); then
-  die "the COG written for '$name' is not a valid COG: $(join_lines <<<"$problems")"
-fi
-tiff_header "$cog"
-if [[ " ${cog_options[*]} " == *" BIGTIFF=YES "* ]] && [ "$bigtiff" != yes ]; then
-  die "the COG written for '$name' is not a BigTIFF although it may pass 4 GiB"
-fi
-read_info "$cog"
-if [ "$(value_of bands.0.noDataValue)" != "$nodata" ]; then
-  die "the COG written for '$name' has nodata '$(value_of bands.0.noDataValue)', not '$nodata' as the input"
-fi
-if [[ " $mask_flags " == *" PER_DATASET "* ]] && [[ " $(band1_mask_flags) " != *" PER_DATASET "* ]]; then
-  die "the COG written for '$name' lost the input's mask"
-fi
-echo "checked: $name is a valid COG ($(count_lines '^bands[.]0[.]overviews[.][0-9]+[.]size[.]0=') overview level(s))"
-
-# --- The preview -----------------------------------------------------------------------------
-# Which bands: a palette is expanded to colour; red, green and blue are taken by their colour
-# interpretation wherever they are; otherwise the first three bands that are not alpha are
-# taken as red, green, blue, or, with fewer than three, the first one as grey. (GDAL reads CMYK
-# TIFFs as RGBA; the colour models refused below reach it only in unusual files.)
+# --- Which bands the preview shows -----------------------------------------------------------
+# A palette is expanded to colour; red, green and blue are taken by their colour interpretation
+# wherever they are; otherwise the first three bands that are not alpha are taken as red, green,
+# blue, or, with fewer than three, the first one as grey. (GDAL reads CMYK TIFFs as RGBA; the
+# colour models refused below reach it only in unusual files.)
 palette='' red='' green='' blue='' others=()
 for ((b = 1; b <= band_count; b++)); do
   case ${interps[b - 1]} in
@@ -384,86 +445,153 @@ else
   preview="grey from band ${others[0]}"
 fi
 
-# The bands in a VRT where masked pixels (nodata, alpha 0, outside the mask) read as 0 for 8-bit
-# and palette images, as NaN for the others (those get stretched below, NaN staying out of it).
-# GDAL's "UseMaskBand" source option, which gdal_translate cannot ask for, is added to the VRT
-# when the image has anything to mask (nodata, alpha or a mask).
-case $data_type in
-  Byte) masked_type=(-ot Byte -a_nodata 0) ;;
-  Float64 | Int64 | UInt64) masked_type=(-ot Float64 -a_nodata nan) ;;
-  *) masked_type=(-ot Float32 -a_nodata nan) ;;
-esac
-[ -z "$palette" ] || masked_type=(-ot Byte -a_nodata 0)
-masked="$work/masked.vrt"
-run_gdal "could not read the bands of '$name' for its preview" \
-  gdal_translate -q -of VRT "${band_args[@]}" "${masked_type[@]}" "$cog" "$masked"
-preview_bands=$(awk '/<VRTRasterBand/ { n++ } END { print n + 0 }' "$masked")
-if [ "$mask_flags" != ALL_VALID ]; then
-  sed -i -e 's|<SimpleSource>|<ComplexSource>|; s|</SimpleSource>|</ComplexSource>|' \
-    -e 's|<ComplexSource>|<ComplexSource><UseMaskBand>true</UseMaskBand>|' "$masked"
-  [ "$(awk '/<UseMaskBand>true<\/UseMaskBand>/ { n++ } END { print n + 0 }' "$masked")" = "$preview_bands" ] ||
-    die "could not set up the nodata mask of the preview of '$name' (unexpected VRT from gdal_translate)"
-fi
-
-# Values: 8-bit and palette images as they are; other data stretched per band, from the
-# STRETCH_LOW to the STRETCH_HIGH percentile of the band's valid pixels onto 0-255. Masked pixels
-# are black. The percentiles come from GDAL's 256-bucket histogram (gdalinfo -hist, which leaves
-# out NaN) of a sample of the masked bands at most SAMPLE_SIZE pixels wide and high: GDAL 3.6
-# computes a VRT's histogram from its source, mask or not, so it cannot be asked of $masked.
-scale_args=()
-if [ -z "$palette" ] && [ "$data_type" != Byte ]; then
-  sample="$work/sample.tif"
-  if [ "$width" -ge "$height" ]; then sample_size=(-outsize "$((width < SAMPLE_SIZE ? width : SAMPLE_SIZE))" 0)
-  else sample_size=(-outsize 0 "$((height < SAMPLE_SIZE ? height : SAMPLE_SIZE))"); fi
-  run_gdal "could not sample the pixels of '$name' for its preview" \
-    gdal_translate -q -of GTiff -ot Float32 "${sample_size[@]}" "$masked" "$sample"
-  read_info "$sample" -stats -hist
-  for ((b = 0; b < preview_bands; b++)); do
-    range=$(awk -F= -v band="bands.$b." -v low="$STRETCH_LOW" -v high="$STRETCH_HIGH" '
-      index($1, band) != 1 { next }
-      { key = substr($1, length(band) + 1) }
-      key == "histogram.min" { lo = $2 } key == "histogram.max" { hi = $2 }
-      key == "minimum" { min = $2 } key == "maximum" { max = $2 }
-      key ~ /^histogram\.buckets\./ { bucket[n++] = $2; total += $2 }
-      function percentile(p,   want, seen, i) {
-        want = total * p / 100
-        for (i = 0; i < n; i++) {
-          if (seen + bucket[i] >= want && bucket[i] > 0)
-            return lo + (i + (want - seen) / bucket[i]) * (hi - lo) / n
-          seen += bucket[i]
-        }
-        return hi
-      }
-      END {
-        if (total > 0) printf "%.10g %.10g\n", percentile(low), percentile(high)
-        else if (min != "") printf "%.10g %.10g\n", min - 1, max + 1   # one value: mid-grey
-        else print "none"                                               # no valid pixel: black
-      }' <<<"$info")
-    if [ "$range" = none ]; then
-      scale_args+=("-scale_$((b + 1))" 0 1 0 0)
-    else
-      read -r low high <<<"$range"
-      if awk -v l="$low" -v h="$high" 'BEGIN { exit !(h <= l) }'; then high=$(awk -v l="$low" 'BEGIN { printf "%.10g", l + 1 }'); fi
-      scale_args+=("-scale_$((b + 1))" "$low" "$high" 0 255)
-    fi
-  done
-  preview="$preview, stretched ${STRETCH_LOW}-${STRETCH_HIGH}% (${scale_args[*]})"
-fi
-
 # Full size, as the Python tool's previews, unless over JPEG's limit: then as large as it allows.
 size_args=()
 if [ "$width" -gt "$JPEG_MAX_SIZE" ] || [ "$height" -gt "$JPEG_MAX_SIZE" ]; then
   if [ "$width" -ge "$height" ]; then size_args=(-outsize "$JPEG_MAX_SIZE" 0); else size_args=(-outsize 0 "$JPEG_MAX_SIZE"); fi
   preview="$preview, scaled down to fit ${JPEG_MAX_SIZE} pixels"
 fi
-echo "writing preview $stem.jpg (quality $JPEG_QUALITY): $preview"
-run_gdal "gdal_translate could not write the preview of '$name'" \
-  gdal_translate -q -of JPEG -co "QUALITY=$JPEG_QUALITY" -ot Byte "${scale_args[@]}" "${size_args[@]}" \
-  -a_nodata 0 "$masked" "$jpeg"
-read_info "$jpeg"
-jpeg_bands=$(count_lines '^bands[.][0-9]+[.]band=')
-[ "$(value_of bands.0.type)" = Byte ] && { [ "$jpeg_bands" = 1 ] || [ "$jpeg_bands" = 3 ]; } ||
-  die "the preview of '$name' came out as $jpeg_bands band(s) of $(value_of bands.0.type), not 1 or 3 of Byte"
+
+# 8-bit images with every pixel valid are shown as they are: their preview is read straight from
+# the input while the COG is written (the same pixels: LZW is lossless), two GDAL processes side
+# by side. The others need the COG's mask and a stretch, and are previewed after it.
+direct_preview=no
+if [ "$data_type" = Byte ] && [ -z "$palette" ] && [ "$mask_flags" = ALL_VALID ]; then
+  direct_preview=yes
+  echo "writing preview $stem.jpg (quality $JPEG_QUALITY): $preview"
+  gdal_translate -q -of JPEG -co "QUALITY=$JPEG_QUALITY" "${band_args[@]}" "${size_args[@]}" "$src" "$jpeg" 2>"$work/preview.log" &
+  preview_pid=$!
+  # The conversion below may fail and stop the script: the preview goes with it.
+  trap 'kill "$preview_pid" 2>/dev/null; wait "$preview_pid" 2>/dev/null; rm -rf -- "$work"' EXIT
+fi
+
+# --- The COG ---------------------------------------------------------------------------------
+# BigTIFF when the COG could pass classic TIFF's 4 GiB: its pixels uncompressed, or the input
+# file, over 2 GiB (overviews add up to a third, and LZW can grow data it cannot compress by up
+# to half: 2 GiB x 4/3 x 3/2 = 4 GiB). GDAL's own default never picks BigTIFF when compressing.
+cog_options=(-of COG -co COMPRESS=LZW)
+uncompressed=$((width * height * band_count * bytes_per_sample))
+input_size=$(stat -c %s -- "$infile")
+if [ "$uncompressed" -gt "$BIGTIFF_ABOVE" ] || [ "$input_size" -gt "$BIGTIFF_ABOVE" ]; then
+  cog_options+=(-co BIGTIFF=YES)
+  echo "writing a BigTIFF COG: $uncompressed bytes uncompressed, $input_size bytes in"
+fi
+echo "converting $name to a COG (LZW)"
+run_gdal "gdal_translate could not convert '$name' to a COG" gdal_translate -q "${cog_options[@]}" "$src" "$cog"
+
+if ! check_cog "$cog"; then
+  die "the COG written for '$name' is not a valid COG: $(joined "${cog_problems[@]}")"
+fi
+cog_bigtiff=no cog_nodata='' overviews=0
+while read -r line; do
+  case $line in
+    "tiff "*) read -r _ _ cog_bigtiff <<<"$line" ;;
+    "image "*)
+      read -r _ _ kind _ _ _ _ _ _ _ _ _ _ has_nodata _ <<<"$line"
+      [ -n "$cog_nodata" ] || cog_nodata=$has_nodata
+      [ "$kind" != overview ] || overviews=$((overviews + 1))
+      ;;
+  esac
+done <<<"$structure"
+if [[ " ${cog_options[*]} " == *" BIGTIFF=YES "* ]] && [ "$cog_bigtiff" != yes ]; then
+  die "the COG written for '$name' is not a BigTIFF although it may pass 4 GiB"
+fi
+if [ "$direct_preview" = yes ]; then
+  # Nothing to carry over but the pixels: the COG must not have gained a nodata value.
+  [ "$cog_nodata" = no ] || die "the COG written for '$name' has a nodata value, which the input has not"
+else
+  read_info "$cog"
+  if [ "$(value_of bands.0.noDataValue)" != "$nodata" ]; then
+    die "the COG written for '$name' has nodata '$(value_of bands.0.noDataValue)', not '$nodata' as the input"
+  fi
+  if [[ " $mask_flags " == *" PER_DATASET "* ]] && [[ " $(band1_mask_flags) " != *" PER_DATASET "* ]]; then
+    die "the COG written for '$name' lost the input's mask"
+  fi
+fi
+echo "checked: $name is a valid COG ($overviews overview level(s))"
+
+# --- The preview -----------------------------------------------------------------------------
+if [ "$direct_preview" = yes ]; then
+  preview_status=0
+  wait "$preview_pid" || preview_status=$?
+  trap 'rm -rf -- "$work"' EXIT
+  gdal_outcome "$preview_status" "$work/preview.log" "gdal_translate could not write the preview of '$name'"
+else
+  # The bands in a VRT where masked pixels (nodata, alpha 0, outside the mask) read as 0 for 8-bit
+  # and palette images, as NaN for the others (those get stretched below, NaN staying out of it).
+  # GDAL's "UseMaskBand" source option, which gdal_translate cannot ask for, is added to the VRT
+  # when the image has anything to mask (nodata, alpha or a mask).
+  case $data_type in
+    Byte) masked_type=(-ot Byte -a_nodata 0) ;;
+    Float64 | Int64 | UInt64) masked_type=(-ot Float64 -a_nodata nan) ;;
+    *) masked_type=(-ot Float32 -a_nodata nan) ;;
+  esac
+  [ -z "$palette" ] || masked_type=(-ot Byte -a_nodata 0)
+  masked="$work/masked.vrt"
+  run_gdal "could not read the bands of '$name' for its preview" \
+    gdal_translate -q -of VRT "${band_args[@]}" "${masked_type[@]}" "$cog" "$masked"
+  preview_bands=$(awk '/<VRTRasterBand/ { n++ } END { print n + 0 }' "$masked")
+  if [ "$mask_flags" != ALL_VALID ]; then
+    sed -i -e 's|<SimpleSource>|<ComplexSource>|; s|</SimpleSource>|</ComplexSource>|' \
+      -e 's|<ComplexSource>|<ComplexSource><UseMaskBand>true</UseMaskBand>|' "$masked"
+    [ "$(awk '/<UseMaskBand>true<\/UseMaskBand>/ { n++ } END { print n + 0 }' "$masked")" = "$preview_bands" ] ||
+      die "could not set up the nodata mask of the preview of '$name' (unexpected VRT from gdal_translate)"
+  fi
+
+  # Values: 8-bit and palette images as they are; other data stretched per band, from the
+  # STRETCH_LOW to the STRETCH_HIGH percentile of the band's valid pixels onto 0-255. Masked pixels
+  # are black. The percentiles come from GDAL's 256-bucket histogram (gdalinfo -hist, which leaves
+  # out NaN) of a sample of the masked bands at most SAMPLE_SIZE pixels wide and high: GDAL 3.6
+  # computes a VRT's histogram from its source, mask or not, so it cannot be asked of $masked.
+  scale_args=()
+  if [ -z "$palette" ] && [ "$data_type" != Byte ]; then
+    sample="$work/sample.tif"
+    if [ "$width" -ge "$height" ]; then sample_size=(-outsize "$((width < SAMPLE_SIZE ? width : SAMPLE_SIZE))" 0)
+    else sample_size=(-outsize 0 "$((height < SAMPLE_SIZE ? height : SAMPLE_SIZE))"); fi
+    run_gdal "could not sample the pixels of '$name' for its preview" \
+      gdal_translate -q -of GTiff -ot Float32 "${sample_size[@]}" "$masked" "$sample"
+    read_info "$sample" -stats -hist
+    for ((b = 0; b < preview_bands; b++)); do
+      range=$(awk -F= -v band="bands.$b." -v low="$STRETCH_LOW" -v high="$STRETCH_HIGH" '
+        index($1, band) != 1 { next }
+        { key = substr($1, length(band) + 1) }
+        key == "histogram.min" { lo = $2 } key == "histogram.max" { hi = $2 }
+        key == "minimum" { min = $2 } key == "maximum" { max = $2 }
+        key ~ /^histogram\.buckets\./ { bucket[n++] = $2; total += $2 }
+        function percentile(p,   want, seen, i) {
+          want = total * p / 100
+          for (i = 0; i < n; i++) {
+            if (seen + bucket[i] >= want && bucket[i] > 0)
+              return lo + (i + (want - seen) / bucket[i]) * (hi - lo) / n
+            seen += bucket[i]
+          }
+          return hi
+        }
+        END {
+          if (total > 0) printf "%.10g %.10g\n", percentile(low), percentile(high)
+          else if (min != "") printf "%.10g %.10g\n", min - 1, max + 1   # one value: mid-grey
+          else print "none"                                               # no valid pixel: black
+        }' <<<"$info")
+      if [ "$range" = none ]; then
+        scale_args+=("-scale_$((b + 1))" 0 1 0 0)
+      else
+        read -r low high <<<"$range"
+        if awk -v l="$low" -v h="$high" 'BEGIN { exit !(h <= l) }'; then high=$(awk -v l="$low" 'BEGIN { printf "%.10g", l + 1 }'); fi
+        scale_args+=("-scale_$((b + 1))" "$low" "$high" 0 255)
+      fi
+    done
+    preview="$preview, stretched ${STRETCH_LOW}-${STRETCH_HIGH}% (${scale_args[*]})"
+  fi
+
+  echo "writing preview $stem.jpg (quality $JPEG_QUALITY): $preview"
+  run_gdal "gdal_translate could not write the preview of '$name'" \
+    gdal_translate -q -of JPEG -co "QUALITY=$JPEG_QUALITY" -ot Byte "${scale_args[@]}" "${size_args[@]}" \
+    -a_nodata 0 "$masked" "$jpeg"
+  read_info "$jpeg"
+  jpeg_bands=$(count_lines '^bands[.][0-9]+[.]band=')
+  [ "$(value_of bands.0.type)" = Byte ] && { [ "$jpeg_bands" = 1 ] || [ "$jpeg_bands" = 3 ]; } ||
+    die "the preview of '$name' came out as $jpeg_bands band(s) of $(value_of bands.0.type), not 1 or 3 of Byte"
+fi
 
 # --- Done: the outputs take their places only now, the JPEG first, the COG over the input. ----
 mv -fT -- "$jpeg" "$stem.jpg"
