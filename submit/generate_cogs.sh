@@ -17,6 +17,10 @@ set -euo pipefail
 
 # No GDAL side files (.aux.xml): only the COG and the JPEG may be left in the scratch directory.
 export GDAL_PAM_ENABLED=NO
+# GDAL's block cache is 5% of the machine's memory by default, whatever the job asked for
+# (request_memory): on a large execute machine the COG and the preview, converted side by side,
+# could outgrow it. 256 MB each is as fast on county images (bench/conversion.ts).
+export GDAL_CACHEMAX=256
 
 readonly JPEG_QUALITY=80           # as the Python tool
 readonly JPEG_MAX_SIZE=65500       # JPEG cannot be wider or taller than this
@@ -42,23 +46,18 @@ gdal_path() {
 }
 
 # run_gdal REASON COMMAND...: runs a GDAL command with its messages set aside, then reports it.
+# When it fails, its messages go to stderr as GDAL wrote them, followed by REASON, and the script
+# stops. When it succeeds, its warnings go to stderr marked "gdal said:", so that post never takes
+# one of them for the reason of a later failure.
 run_gdal() {
-  local reason=$1 status=0
+  local reason=$1 log="$work/gdal.$BASHPID.log"
   shift
-  "$@" 2>"$work/gdal.log" || status=$?
-  gdal_outcome "$status" "$work/gdal.log" "$reason"
-}
-
-# gdal_outcome STATUS LOG REASON: when a GDAL command failed, its messages go to stderr as GDAL
-# wrote them, followed by REASON, and the script stops. When it succeeded, its warnings go to
-# stderr marked "gdal said:", so that post never takes one of them for the reason of a later failure.
-gdal_outcome() {
-  if [ "$1" -eq 0 ]; then
-    [ ! -s "$2" ] || sed 's/^/generate_cogs.sh: gdal said: /' "$2" >&2
+  if "$@" 2>"$log"; then
+    [ ! -s "$log" ] || sed 's/^/generate_cogs.sh: gdal said: /' "$log" >&2
     return 0
   fi
-  cat "$2" >&2
-  die "$3"
+  cat "$log" >&2
+  die "$reason"
 }
 
 # gdalinfo -json prints one value per line. This turns it into path=value lines, e.g.
@@ -327,7 +326,8 @@ stem=${infile%.*}
 name=${infile##*/}
 # Everything temporary lives in one directory next to the input, removed on any exit.
 work=$(mktemp -d "${src%/*}/.generate_cogs.XXXXXX")
-trap 'rm -rf -- "$work"' EXIT
+preview_pid=''
+trap '[ -z "$preview_pid" ] || wait "$preview_pid" || true; rm -rf -- "$work"' EXIT
 cog="$work/cog.tif"
 jpeg="$work/preview.jpg"
 
@@ -452,18 +452,98 @@ if [ "$width" -gt "$JPEG_MAX_SIZE" ] || [ "$height" -gt "$JPEG_MAX_SIZE" ]; then
   preview="$preview, scaled down to fit ${JPEG_MAX_SIZE} pixels"
 fi
 
-# 8-bit images with every pixel valid are shown as they are: their preview is read straight from
-# the input while the COG is written (the same pixels: LZW is lossless), two GDAL processes side
-# by side. The others need the COG's mask and a stretch, and are previewed after it.
-direct_preview=no
-if [ "$data_type" = Byte ] && [ -z "$palette" ] && [ "$mask_flags" = ALL_VALID ]; then
-  direct_preview=yes
-  echo "writing preview $stem.jpg (quality $JPEG_QUALITY): $preview"
-  gdal_translate -q -of JPEG -co "QUALITY=$JPEG_QUALITY" "${band_args[@]}" "${size_args[@]}" "$src" "$jpeg" 2>"$work/preview.log" &
-  preview_pid=$!
-  # The conversion below may fail and stop the script: the preview goes with it.
-  trap 'kill "$preview_pid" 2>/dev/null; wait "$preview_pid" 2>/dev/null; rm -rf -- "$work"' EXIT
-fi
+# --- The preview -----------------------------------------------------------------------------
+# make_preview: writes $jpeg from the input (the same pixels, mask and palette as the COG: LZW is
+# lossless). It runs beside the COG's conversion, each a GDAL process of its own, so a conversion
+# takes about as long as its longer half.
+make_preview() {
+  if [ "$data_type" = Byte ] && [ -z "$palette" ] && [ "$mask_flags" = ALL_VALID ]; then
+    # 8-bit, nothing masked: shown as it is, as the Python tool's previews.
+    echo "writing preview $stem.jpg (quality $JPEG_QUALITY): $preview"
+    run_gdal "gdal_translate could not write the preview of '$name'" \
+      gdal_translate -q -of JPEG -co "QUALITY=$JPEG_QUALITY" "${band_args[@]}" "${size_args[@]}" "$src" "$jpeg"
+  else
+    # The bands in a VRT where masked pixels (nodata, alpha 0, outside the mask) read as 0 for 8-bit
+    # and palette images, as NaN for the others (those get stretched below, NaN staying out of it).
+    # GDAL's "UseMaskBand" source option, which gdal_translate cannot ask for, is added to the VRT
+    # when the image has anything to mask (nodata, alpha or a mask).
+    case $data_type in
+      Byte) masked_type=(-ot Byte -a_nodata 0) ;;
+      Float64 | Int64 | UInt64) masked_type=(-ot Float64 -a_nodata nan) ;;
+      *) masked_type=(-ot Float32 -a_nodata nan) ;;
+    esac
+    [ -z "$palette" ] || masked_type=(-ot Byte -a_nodata 0)
+    masked="$work/masked.vrt"
+    run_gdal "could not read the bands of '$name' for its preview" \
+      gdal_translate -q -of VRT "${band_args[@]}" "${masked_type[@]}" "$src" "$masked"
+    preview_bands=$(awk '/<VRTRasterBand/ { n++ } END { print n + 0 }' "$masked")
+    if [ "$mask_flags" != ALL_VALID ]; then
+      sed -i -e 's|<SimpleSource>|<ComplexSource>|; s|</SimpleSource>|</ComplexSource>|' \
+        -e 's|<ComplexSource>|<ComplexSource><UseMaskBand>true</UseMaskBand>|' "$masked"
+      [ "$(awk '/<UseMaskBand>true<\/UseMaskBand>/ { n++ } END { print n + 0 }' "$masked")" = "$preview_bands" ] ||
+        die "could not set up the nodata mask of the preview of '$name' (unexpected VRT from gdal_translate)"
+    fi
+
+    # Values: 8-bit and palette images as they are; other data stretched per band, from the
+    # STRETCH_LOW to the STRETCH_HIGH percentile of the band's valid pixels onto 0-255. Masked pixels
+    # are black. The percentiles come from GDAL's 256-bucket histogram (gdalinfo -hist, which leaves
+    # out NaN) of a sample of the masked bands at most SAMPLE_SIZE pixels wide and high: GDAL 3.6
+    # computes a VRT's histogram from its source, mask or not, so it cannot be asked of $masked.
+    scale_args=()
+    if [ -z "$palette" ] && [ "$data_type" != Byte ]; then
+      sample="$work/sample.tif"
+      if [ "$width" -ge "$height" ]; then sample_size=(-outsize "$((width < SAMPLE_SIZE ? width : SAMPLE_SIZE))" 0)
+      else sample_size=(-outsize 0 "$((height < SAMPLE_SIZE ? height : SAMPLE_SIZE))"); fi
+      run_gdal "could not sample the pixels of '$name' for its preview" \
+        gdal_translate -q -of GTiff -ot Float32 "${sample_size[@]}" "$masked" "$sample"
+      read_info "$sample" -stats -hist
+      for ((b = 0; b < preview_bands; b++)); do
+        range=$(awk -F= -v band="bands.$b." -v low="$STRETCH_LOW" -v high="$STRETCH_HIGH" '
+          index($1, band) != 1 { next }
+          { key = substr($1, length(band) + 1) }
+          key == "histogram.min" { lo = $2 } key == "histogram.max" { hi = $2 }
+          key == "minimum" { min = $2 } key == "maximum" { max = $2 }
+          key ~ /^histogram\.buckets\./ { bucket[n++] = $2; total += $2 }
+          function percentile(p,   want, seen, i) {
+            want = total * p / 100
+            for (i = 0; i < n; i++) {
+              if (seen + bucket[i] >= want && bucket[i] > 0)
+                return lo + (i + (want - seen) / bucket[i]) * (hi - lo) / n
+              seen += bucket[i]
+            }
+            return hi
+          }
+          END {
+            if (total > 0) printf "%.10g %.10g\n", percentile(low), percentile(high)
+            else if (min != "") printf "%.10g %.10g\n", min - 1, max + 1   # one value: mid-grey
+            else print "none"                                               # no valid pixel: black
+          }' <<<"$info")
+        if [ "$range" = none ]; then
+          scale_args+=("-scale_$((b + 1))" 0 1 0 0)
+        else
+          read -r low high <<<"$range"
+          if awk -v l="$low" -v h="$high" 'BEGIN { exit !(h <= l) }'; then high=$(awk -v l="$low" 'BEGIN { printf "%.10g", l + 1 }'); fi
+          scale_args+=("-scale_$((b + 1))" "$low" "$high" 0 255)
+        fi
+      done
+      preview="$preview, stretched ${STRETCH_LOW}-${STRETCH_HIGH}% (${scale_args[*]})"
+    fi
+
+    echo "writing preview $stem.jpg (quality $JPEG_QUALITY): $preview"
+    run_gdal "gdal_translate could not write the preview of '$name'" \
+      gdal_translate -q -of JPEG -co "QUALITY=$JPEG_QUALITY" -ot Byte "${scale_args[@]}" "${size_args[@]}" \
+      -a_nodata 0 "$masked" "$jpeg"
+    read_info "$jpeg"
+    jpeg_bands=$(count_lines '^bands[.][0-9]+[.]band=')
+    [ "$(value_of bands.0.type)" = Byte ] && { [ "$jpeg_bands" = 1 ] || [ "$jpeg_bands" = 3 ]; } ||
+      die "the preview of '$name' came out as $jpeg_bands band(s) of $(value_of bands.0.type), not 1 or 3 of Byte"
+  fi
+}
+
+# The preview's messages are held back until the COG is done, so that the log reads in order and
+# its last line says why, whichever half failed.
+make_preview >"$work/preview.out" 2>"$work/preview.err" &
+preview_pid=$!
 
 # --- The COG ---------------------------------------------------------------------------------
 # BigTIFF when the COG could pass classic TIFF's 4 GiB: its pixels uncompressed, or the input
@@ -496,7 +576,7 @@ done <<<"$structure"
 if [[ " ${cog_options[*]} " == *" BIGTIFF=YES "* ]] && [ "$cog_bigtiff" != yes ]; then
   die "the COG written for '$name' is not a BigTIFF although it may pass 4 GiB"
 fi
-if [ "$direct_preview" = yes ]; then
+if [ "$mask_flags" = ALL_VALID ]; then
   # Nothing to carry over but the pixels: the COG must not have gained a nodata value.
   [ "$cog_nodata" = no ] || die "the COG written for '$name' has a nodata value, which the input has not"
 else
@@ -510,88 +590,12 @@ else
 fi
 echo "checked: $name is a valid COG ($overviews overview level(s))"
 
-# --- The preview -----------------------------------------------------------------------------
-if [ "$direct_preview" = yes ]; then
-  preview_status=0
-  wait "$preview_pid" || preview_status=$?
-  trap 'rm -rf -- "$work"' EXIT
-  gdal_outcome "$preview_status" "$work/preview.log" "gdal_translate could not write the preview of '$name'"
-else
-  # The bands in a VRT where masked pixels (nodata, alpha 0, outside the mask) read as 0 for 8-bit
-  # and palette images, as NaN for the others (those get stretched below, NaN staying out of it).
-  # GDAL's "UseMaskBand" source option, which gdal_translate cannot ask for, is added to the VRT
-  # when the image has anything to mask (nodata, alpha or a mask).
-  case $data_type in
-    Byte) masked_type=(-ot Byte -a_nodata 0) ;;
-    Float64 | Int64 | UInt64) masked_type=(-ot Float64 -a_nodata nan) ;;
-    *) masked_type=(-ot Float32 -a_nodata nan) ;;
-  esac
-  [ -z "$palette" ] || masked_type=(-ot Byte -a_nodata 0)
-  masked="$work/masked.vrt"
-  run_gdal "could not read the bands of '$name' for its preview" \
-    gdal_translate -q -of VRT "${band_args[@]}" "${masked_type[@]}" "$cog" "$masked"
-  preview_bands=$(awk '/<VRTRasterBand/ { n++ } END { print n + 0 }' "$masked")
-  if [ "$mask_flags" != ALL_VALID ]; then
-    sed -i -e 's|<SimpleSource>|<ComplexSource>|; s|</SimpleSource>|</ComplexSource>|' \
-      -e 's|<ComplexSource>|<ComplexSource><UseMaskBand>true</UseMaskBand>|' "$masked"
-    [ "$(awk '/<UseMaskBand>true<\/UseMaskBand>/ { n++ } END { print n + 0 }' "$masked")" = "$preview_bands" ] ||
-      die "could not set up the nodata mask of the preview of '$name' (unexpected VRT from gdal_translate)"
-  fi
-
-  # Values: 8-bit and palette images as they are; other data stretched per band, from the
-  # STRETCH_LOW to the STRETCH_HIGH percentile of the band's valid pixels onto 0-255. Masked pixels
-  # are black. The percentiles come from GDAL's 256-bucket histogram (gdalinfo -hist, which leaves
-  # out NaN) of a sample of the masked bands at most SAMPLE_SIZE pixels wide and high: GDAL 3.6
-  # computes a VRT's histogram from its source, mask or not, so it cannot be asked of $masked.
-  scale_args=()
-  if [ -z "$palette" ] && [ "$data_type" != Byte ]; then
-    sample="$work/sample.tif"
-    if [ "$width" -ge "$height" ]; then sample_size=(-outsize "$((width < SAMPLE_SIZE ? width : SAMPLE_SIZE))" 0)
-    else sample_size=(-outsize 0 "$((height < SAMPLE_SIZE ? height : SAMPLE_SIZE))"); fi
-    run_gdal "could not sample the pixels of '$name' for its preview" \
-      gdal_translate -q -of GTiff -ot Float32 "${sample_size[@]}" "$masked" "$sample"
-    read_info "$sample" -stats -hist
-    for ((b = 0; b < preview_bands; b++)); do
-      range=$(awk -F= -v band="bands.$b." -v low="$STRETCH_LOW" -v high="$STRETCH_HIGH" '
-        index($1, band) != 1 { next }
-        { key = substr($1, length(band) + 1) }
-        key == "histogram.min" { lo = $2 } key == "histogram.max" { hi = $2 }
-        key == "minimum" { min = $2 } key == "maximum" { max = $2 }
-        key ~ /^histogram\.buckets\./ { bucket[n++] = $2; total += $2 }
-        function percentile(p,   want, seen, i) {
-          want = total * p / 100
-          for (i = 0; i < n; i++) {
-            if (seen + bucket[i] >= want && bucket[i] > 0)
-              return lo + (i + (want - seen) / bucket[i]) * (hi - lo) / n
-            seen += bucket[i]
-          }
-          return hi
-        }
-        END {
-          if (total > 0) printf "%.10g %.10g\n", percentile(low), percentile(high)
-          else if (min != "") printf "%.10g %.10g\n", min - 1, max + 1   # one value: mid-grey
-          else print "none"                                               # no valid pixel: black
-        }' <<<"$info")
-      if [ "$range" = none ]; then
-        scale_args+=("-scale_$((b + 1))" 0 1 0 0)
-      else
-        read -r low high <<<"$range"
-        if awk -v l="$low" -v h="$high" 'BEGIN { exit !(h <= l) }'; then high=$(awk -v l="$low" 'BEGIN { printf "%.10g", l + 1 }'); fi
-        scale_args+=("-scale_$((b + 1))" "$low" "$high" 0 255)
-      fi
-    done
-    preview="$preview, stretched ${STRETCH_LOW}-${STRETCH_HIGH}% (${scale_args[*]})"
-  fi
-
-  echo "writing preview $stem.jpg (quality $JPEG_QUALITY): $preview"
-  run_gdal "gdal_translate could not write the preview of '$name'" \
-    gdal_translate -q -of JPEG -co "QUALITY=$JPEG_QUALITY" -ot Byte "${scale_args[@]}" "${size_args[@]}" \
-    -a_nodata 0 "$masked" "$jpeg"
-  read_info "$jpeg"
-  jpeg_bands=$(count_lines '^bands[.][0-9]+[.]band=')
-  [ "$(value_of bands.0.type)" = Byte ] && { [ "$jpeg_bands" = 1 ] || [ "$jpeg_bands" = 3 ]; } ||
-    die "the preview of '$name' came out as $jpeg_bands band(s) of $(value_of bands.0.type), not 1 or 3 of Byte"
-fi
+preview_status=0
+wait "$preview_pid" || preview_status=$?
+preview_pid=''
+cat "$work/preview.out"
+cat "$work/preview.err" >&2
+[ "$preview_status" -eq 0 ] || exit 1
 
 # --- Done: the outputs take their places only now, the JPEG first, the COG over the input. ----
 mv -fT -- "$jpeg" "$stem.jpg"

@@ -406,6 +406,20 @@ describe('what cannot be converted fails with the reason, and leaves nothing beh
   test('a PNG named .tif is not a GeoTIFF', () => {
     assertFailsCleanly(fixture('png-named-tif.tif'), /generate_cogs\.sh: 'png-named-tif\.tif' is not a GeoTIFF: GDAL reads it as Portable Network Graphics \(PNG\)\n$/);
   });
+
+  test('a TIFF cut short in its pixels: the COG and the preview, converted side by side, both stop; the COG says why', () => {
+    const cut: Fixture = {
+      name: 'cut.tif', manifestBands: 3, what: 'the office 3-band image cut short',
+      make: (dir) => {
+        const file = path.join(dir, 'cut.tif');
+        copyFileSync(path.join(OFFICE_IMAGES, '3band.tif'), file);
+        truncateSync(file, 400_000);
+        return file;
+      },
+    };
+    const r = assertFailsCleanly(cut, /^ERROR 1: .*TIFFReadEncodedStrip/m);
+    assert.match(r.stderr, /generate_cogs\.sh: gdal_translate could not convert 'cut\.tif' to a COG\n$/);
+  });
 });
 
 describe('names GDAL could mistake for options or drivers convert like any other', () => {
