@@ -1,15 +1,17 @@
 /**
- * `npm run bench:conversion`: time and size of converting each test fixture with
+ * `npm run bench:conversion`: time (wall and CPU) and size of converting each test fixture with
  * submit/generate_cogs.sh, beside the Python project's GDAL commands (its generate_cogs.sh:
  * `gdal_translate IN tmp.tif -of COG -co compress=lzw`, then a quality-80 JPEG of the COG, all
- * bands for a band count of 1 or 3, else `-b 1 -b 2 -b 3`, the band count from the manifest).
- * Prints a table and writes bench/conversion-results.json.
+ * bands for a band count of 1 or 3, else `-b 1 -b 2 -b 3`, the band count from the manifest),
+ * and whether both wrote the same bytes.
+ * Prints a table and writes bench/conversion-results.json. `-- --cpus 1` runs it as on a one-CPU
+ * job slot; `-- --script FILE` times another version of the script.
  *
  * The fixtures are made here with GDAL, at run time, from pixel formulas (no downloads); the
  * tests (test/generate_cogs.test.ts) convert the same ones.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -254,14 +256,30 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** Wall time, spawn to exit. */
   seconds: number;
+  /** User + system CPU time of every process it ran (bash's `times`). */
+  cpuSeconds: number;
 }
 
-/** Runs submit/generate_cogs.sh as the node job does: in the scratch directory, `'$(INFILE)' $(BANDS)`. */
-export function runGenerateCogs(dir: string, name: string, bands: number | string): RunResult {
+/**
+ * Runs a bash script (arguments "$1"...) in dir and measures it: the script's own exit status, its
+ * output, its wall time and the CPU time of everything it started (bash's `times`, whose last line
+ * is the children's user and system time; taken off stderr again).
+ */
+function timedBash(dir: string, script: string, args: string[], env: NodeJS.ProcessEnv): RunResult {
   const start = process.hrtime.bigint();
-  const r = spawnSync('bash', [SCRIPT, name, String(bands)], { cwd: dir, encoding: 'utf8', env: process.env });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+  const r = spawnSync('bash', ['-c', `${script}\nstatus=$?; times >&2; exit $status`, 'bash', ...args], { cwd: dir, encoding: 'utf8', env });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const lines = r.stderr.split('\n');
+  const children = lines.at(-2) ?? '';
+  const cpuSeconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, [, m, sec]) => sum + Number(m) * 60 + Number(sec), 0);
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: lines.slice(0, -3).join('\n') + (lines.length > 3 ? '\n' : ''), seconds, cpuSeconds };
+}
+
+/** Runs submit/generate_cogs.sh (or another version of it) as the node job does: in the scratch directory, `'$(INFILE)' $(BANDS)`. */
+export function runGenerateCogs(dir: string, name: string, bands: number | string, script = SCRIPT): RunResult {
+  return timedBash(dir, 'bash "$1" "$2" "$3"', [script, name, String(bands)], process.env);
 }
 
 /**
@@ -269,22 +287,22 @@ export function runGenerateCogs(dir: string, name: string, bands: number | strin
  * the COG replaces the input, the JPEG is made from the COG, the manifest's band count decides.
  */
 export function runPythonCommands(dir: string, name: string, bands: number): RunResult {
-  const start = process.hrtime.bigint();
   const stem = name.replace(/\.[^.]*$/, '');
-  const steps: string[][] = [
-    ['gdal_translate', name, 'tempfile.tif', '-of', 'COG', '-co', 'compress=lzw'],
-    ['mv', 'tempfile.tif', name],
-    ['gdal_translate', name, `${stem}.jpg`, '-of', 'jpeg', '-co', 'quality=80', ...(bands === 1 || bands === 3 ? [] : ['-b', '1', '-b', '2', '-b', '3'])],
-  ];
-  let stdout = '';
-  let stderr = '';
-  for (const [command, ...args] of steps) {
-    const r = spawnSync(command!, args, { cwd: dir, encoding: 'utf8', env: GDAL_ENV });
-    stdout += r.stdout;
-    stderr += r.stderr;
-    if (r.status !== 0) return { code: r.status ?? -1, stdout, stderr, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
-  }
-  return { code: 0, stdout, stderr, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+  return timedBash(
+    dir,
+    'gdal_translate "$1" tempfile.tif -of COG -co compress=lzw && mv tempfile.tif "$1" && gdal_translate "$1" "$2" -of jpeg -co quality=80 "${@:3}"',
+    [name, `${stem}.jpg`, ...(bands === 1 || bands === 3 ? [] : ['-b', '1', '-b', '2', '-b', '3'])],
+    GDAL_ENV,
+  );
+}
+
+interface Outcome {
+  ok: boolean;
+  seconds: number;
+  cpuSeconds: number;
+  cogBytes: number | null;
+  jpegBytes: number | null;
+  reason?: string;
 }
 
 interface BenchRow {
@@ -292,8 +310,11 @@ interface BenchRow {
   what: string;
   pixels: string;
   inputBytes: number;
-  ours: { ok: boolean; seconds: number; cogBytes: number | null; jpegBytes: number | null; reason?: string };
-  python: { ok: boolean; seconds: number; cogBytes: number | null; jpegBytes: number | null; reason?: string };
+  ours: Outcome;
+  python: Outcome;
+  /** Whether both succeeded with the very same bytes, COG and JPEG; null when one failed. */
+  sameCog: boolean | null;
+  sameJpeg: boolean | null;
 }
 
 function sizeOf(file: string): number | null {
@@ -308,12 +329,20 @@ function lastLine(text: string): string {
   return text.trim().split('\n').at(-1) ?? '';
 }
 
-/** Converts one fixture both ways (best of `repeat` runs each) and measures the outputs. */
-function benchOne(fixture: Fixture, scale: number, repeat: number): BenchRow {
+interface Options {
+  repeat: number;
+  script: string;
+  /** Run every conversion on the first N CPUs only (taskset), or on all when null. */
+  cpus: number | null;
+}
+
+/** Converts one fixture both ways (best wall time of `repeat` runs each) and compares the outputs of the last runs. */
+function benchOne(fixture: Fixture, scale: number, options: Options): BenchRow {
   const row = { fixture: scale === 1 ? fixture.name : `${fixture.name} x${scale}`, what: fixture.what } as BenchRow;
+  const outputs: Partial<Record<'ours' | 'python', { cog: Buffer; jpeg: Buffer }>> = {};
   for (const who of ['ours', 'python'] as const) {
-    let best: BenchRow['ours'] | undefined;
-    for (let i = 0; i < repeat; i++) {
+    let best: Outcome | undefined;
+    for (let i = 0; i < options.repeat; i++) {
       const dir = mkdtempSync(path.join(os.tmpdir(), `bench-${who}-`));
       try {
         const file = fixture.make(dir, scale);
@@ -324,31 +353,69 @@ function benchOne(fixture: Fixture, scale: number, repeat: number): BenchRow {
         } catch {
           row.pixels ??= '-';
         }
-        const r = who === 'ours' ? runGenerateCogs(dir, fixture.name, fixture.manifestBands) : runPythonCommands(dir, fixture.name, fixture.manifestBands);
+        const r = pinned(options, () => who === 'ours'
+          ? runGenerateCogs(dir, fixture.name, fixture.manifestBands, options.script)
+          : runPythonCommands(dir, fixture.name, fixture.manifestBands));
         const jpeg = path.join(dir, fixture.name.replace(/\.[^.]*$/, '.jpg'));
-        const result = {
+        const result: Outcome = {
           ok: r.code === 0,
           seconds: r.seconds,
+          cpuSeconds: r.cpuSeconds,
           cogBytes: r.code === 0 ? sizeOf(file) : null,
           jpegBytes: r.code === 0 ? sizeOf(jpeg) : null,
           ...(r.code === 0 ? {} : { reason: lastLine(r.stderr) }),
         };
         if (!best || result.seconds < best.seconds) best = result;
+        if (i === options.repeat - 1 && r.code === 0) outputs[who] = { cog: readFileSync(file), jpeg: readFileSync(jpeg) };
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     }
     row[who] = best!;
   }
+  row.sameCog = outputs.ours && outputs.python ? outputs.ours.cog.equals(outputs.python.cog) : null;
+  row.sameJpeg = outputs.ours && outputs.python ? outputs.ours.jpeg.equals(outputs.python.jpeg) : null;
   return row;
+}
+
+/** Runs fn with this process (and so everything it starts) pinned to the first N CPUs, when asked. */
+function pinned<T>(options: Options, fn: () => T): T {
+  if (options.cpus === null) return fn();
+  const all = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' }).trim().split(': ').at(-1)!;
+  execFileSync('taskset', ['-cp', `0-${options.cpus - 1}`, String(process.pid)], { stdio: 'ignore' });
+  try {
+    return fn();
+  } finally {
+    execFileSync('taskset', ['-cp', all, String(process.pid)], { stdio: 'ignore' });
+  }
 }
 
 function mib(bytes: number | null): string {
   return bytes === null ? '-' : (bytes / 1048576).toFixed(2);
 }
 
+function parseOptions(argv: string[]): Options {
+  const options: Options = { repeat: 3, script: SCRIPT, cpus: null };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (flag === '--script' && value) options.script = path.resolve(value);
+    else if (flag === '--cpus' && value && /^[1-9]\d*$/.test(value)) options.cpus = Number(value);
+    else if (flag === '--repeat' && value && /^[1-9]\d*$/.test(value)) options.repeat = Number(value);
+    else {
+      console.error('usage: npm run bench:conversion [-- --script FILE] [--cpus N] [--repeat N]');
+      console.error('  --script FILE  time another version of submit/generate_cogs.sh (e.g. one from git show)');
+      console.error('  --cpus N       run every conversion on the first N CPUs only (taskset): 1 is a one-CPU job slot');
+      console.error('  --repeat N     runs of each conversion; the best wall time is kept (default 3)');
+      process.exit(2);
+    }
+    i++;
+  }
+  return options;
+}
+
 function main(): void {
-  const repeat = 3;
+  const options = parseOptions(process.argv.slice(2));
   const rows: BenchRow[] = [];
   // The test fixtures as they are, then the 8-bit, 16-bit and float ones 8 times wider and higher.
   const runs: Array<[Fixture, number]> = [
@@ -357,29 +424,39 @@ function main(): void {
   ];
   for (const [fixture, scale] of runs) {
     process.stderr.write(`converting ${fixture.name}${scale > 1 ? ` x${scale}` : ''} ...\n`);
-    rows.push(benchOne(fixture, scale, repeat));
+    rows.push(benchOne(fixture, scale, options));
   }
-  const header = ['fixture', 'pixels', 'in MiB', 'ours s', 'ours COG MiB', 'ours JPEG MiB', 'python s', 'python COG MiB', 'python JPEG MiB'];
+  const yesNo = (same: boolean | null) => (same === null ? '-' : same ? 'same' : 'differ');
+  const header = ['fixture', 'pixels', 'in MiB', 'ours s', 'CPU s', 'COG MiB', 'JPEG MiB', 'python s', 'CPU s', 'COG MiB', 'JPEG MiB', 'ours/py s', 'COG', 'JPEG'];
   const table = rows.map((r) => [
     r.fixture, r.pixels, mib(r.inputBytes),
-    r.ours.ok ? r.ours.seconds.toFixed(2) : 'failed', mib(r.ours.cogBytes), mib(r.ours.jpegBytes),
-    r.python.ok ? r.python.seconds.toFixed(2) : 'failed', mib(r.python.cogBytes), mib(r.python.jpegBytes),
+    r.ours.ok ? r.ours.seconds.toFixed(2) : 'failed', r.ours.ok ? r.ours.cpuSeconds.toFixed(2) : '-', mib(r.ours.cogBytes), mib(r.ours.jpegBytes),
+    r.python.ok ? r.python.seconds.toFixed(2) : 'failed', r.python.ok ? r.python.cpuSeconds.toFixed(2) : '-', mib(r.python.cogBytes), mib(r.python.jpegBytes),
+    r.ours.ok && r.python.ok ? `${(r.ours.seconds / r.python.seconds).toFixed(2)}x` : '-', yesNo(r.sameCog), yesNo(r.sameJpeg),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of table) console.log(line(row));
-  console.log(`\nbest of ${repeat} runs each; GDAL ${gdal('gdalinfo', ['--version']).trim()}`);
+  const cpus = options.cpus === null ? `all ${os.availableParallelism()} CPUs` : `pinned to ${options.cpus} CPU(s)`;
+  console.log(`\nbest wall time of ${options.repeat} runs each (CPU of that run), ${cpus}; script ${path.relative(process.cwd(), options.script)}; ${gdal('gdalinfo', ['--version']).trim()}`);
   for (const r of rows) {
     if (!r.ours.ok) console.log(`ours failed on ${r.fixture}: ${r.ours.reason}`);
     if (!r.python.ok) console.log(`python commands failed on ${r.fixture}: ${r.python.reason}`);
   }
+  const same = rows.filter((r) => r.sameCog && r.sameJpeg);
+  const slower = same.filter((r) => r.ours.seconds > r.python.seconds);
+  console.log(`where the outputs are the same bytes (${same.length} images), ours is slower on ${slower.length}` +
+    (slower.length ? `: ${slower.map((r) => `${r.fixture} ${(r.ours.seconds / r.python.seconds).toFixed(2)}x`).join(', ')}` : ''));
   mkdirSync(path.dirname(RESULTS), { recursive: true });
   writeFileSync(RESULTS, JSON.stringify({
     gdal: gdal('gdalinfo', ['--version']).trim(),
     node: process.version,
-    repeat,
+    repeat: options.repeat,
+    cpus: options.cpus ?? os.availableParallelism(),
+    script: options.script,
+    loadAverage: os.loadavg(),
     date: new Date().toISOString(),
     rows,
   }, null, 2) + '\n');

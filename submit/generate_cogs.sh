@@ -19,8 +19,9 @@ set -euo pipefail
 export GDAL_PAM_ENABLED=NO
 # GDAL's block cache is 5% of the machine's memory by default, whatever the job asked for
 # (request_memory): on a large execute machine the COG and the preview, converted side by side,
-# could outgrow it. 256 MB each is as fast on county images (bench/conversion.ts).
-export GDAL_CACHEMAX=256
+# could outgrow it. 128 MB each is as fast on county-sized images, and keeps the two under
+# 500 MB together on a 5120x4480 16-bit RGBN image (bench/conversion.ts, README "Performance").
+export GDAL_CACHEMAX=128
 
 readonly JPEG_QUALITY=80           # as the Python tool
 readonly JPEG_MAX_SIZE=65500       # JPEG cannot be wider or taller than this

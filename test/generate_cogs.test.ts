@@ -99,9 +99,9 @@ function share(values: ArrayLike<number>, test: (v: number) => boolean): number 
   return n / values.length;
 }
 
-function checkCog(file: string): RunResult {
+function checkCog(file: string): Pick<RunResult, 'code' | 'stdout' | 'stderr'> {
   const r = spawnSync('bash', [SCRIPT, '--check-cog', file], { encoding: 'utf8', env: process.env });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, seconds: 0 };
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 function tiffMagic(file: string): number {
