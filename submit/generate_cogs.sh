@@ -282,6 +282,12 @@ check_cog() {
   [ "${#cog_problems[@]}" -eq 0 ]
 }
 
+# relay FILE: FILE's lines on stdout (a builtin loop: cat would cost a process per conversion).
+relay() {
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done <"$1"
+}
+
 # joined ITEM...: the items as one line, separated by "; ".
 joined() {
   local IFS=$'\x1f'
@@ -594,8 +600,8 @@ echo "checked: $name is a valid COG ($overviews overview level(s))"
 preview_status=0
 wait "$preview_pid" || preview_status=$?
 preview_pid=''
-cat "$work/preview.out"
-cat "$work/preview.err" >&2
+relay "$work/preview.out"
+relay "$work/preview.err" >&2
 [ "$preview_status" -eq 0 ] || exit 1
 
 # --- Done: the outputs take their places only now, the JPEG first, the COG over the input. ----

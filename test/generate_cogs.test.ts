@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -405,6 +405,23 @@ describe('what cannot be converted fails with the reason, and leaves nothing beh
 
   test('a PNG named .tif is not a GeoTIFF', () => {
     assertFailsCleanly(fixture('png-named-tif.tif'), /generate_cogs\.sh: 'png-named-tif\.tif' is not a GeoTIFF: GDAL reads it as Portable Network Graphics \(PNG\)\n$/);
+  });
+
+  test('a preview that fails while its COG succeeds stops the conversion with the preview\'s reason last', () => {
+    // A gdal_translate that refuses JPEG output and is GDAL's own otherwise, first on PATH.
+    const bin = scratch();
+    writeFileSync(path.join(bin, 'gdal_translate'),
+      '#!/bin/bash\nfor a in "$@"; do [ "$a" != JPEG ] || { echo "ERROR 1: no JPEG today" >&2; exit 1; }; done\nexec /usr/bin/gdal_translate "$@"\n');
+    chmodSync(path.join(bin, 'gdal_translate'), 0o755);
+    const dir = scratch();
+    const file = copyTo(path.join(OFFICE_IMAGES, '3band.tif'), dir);
+    const before = readFileSync(file);
+    const r = spawnSync('bash', [SCRIPT, '3band.tif', '3'], { cwd: dir, encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /checked: 3band\.tif is a valid COG/, 'the COG was made and checked');
+    assert.match(r.stderr, /ERROR 1: no JPEG today\ngenerate_cogs\.sh: gdal_translate could not write the preview of '3band\.tif'\n$/);
+    assert.deepEqual(readdirSync(dir), ['3band.tif'], 'no JPEG, no COG, no temporary files');
+    assert.deepEqual(readFileSync(file), before, 'the input is untouched');
   });
 
   test('a TIFF cut short in its pixels: the COG and the preview, converted side by side, both stop; the COG says why', () => {
