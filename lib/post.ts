@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { releaseClaim } from './bucket_claim.ts';
@@ -31,8 +31,8 @@ type ManifestRows = {
   manifest: WorkflowManifest;
   /** Rows the crondor cycle set aside, or that do not parse: failed whatever the bucket holds. */
   setAside: Array<{ line: ManifestLine; reason: string }>;
-  /** Rows that were converted, if both outputs are there. */
-  submitted: Array<{ line: ManifestLine; key: string }>;
+  /** Rows that were converted, if both outputs (the COG at `key`, the JPEG at `preview`) are there. */
+  submitted: Array<{ line: ManifestLine; key: string; preview: string }>;
 };
 
 export async function runPost(workflowDir: string, store: S3Store, log: Logger): Promise<PostResult> {
@@ -72,19 +72,17 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
   // The same names the DAG gave each image's .log/.out/.err files: those of all its images.
   const nodeFiles = nodeFileNames(all.flatMap((m) => m.submitted.map((s) => s.key)));
   const manifests = all.filter((m) => pending.includes(m.manifest));
-  const images = manifests.flatMap((m) => m.submitted.map((s) => s.key));
   // Only the folders the outputs go to are looked at (object_lookup.ts), never the whole bucket.
-  const present = await lookUpObjects(store, record.outputBucket, images.flatMap((k) => [k, previewKey(k)]));
+  const present = await lookUpObjects(store, record.outputBucket, outputKeys(manifests));
 
   const totals: PostResult = { processed: 0, failed: 0 };
   for (const [index, { manifest, setAside, submitted }] of manifests.entries()) {
     if (index > 0) crashPoint('post:between-manifests');
     const processed: ManifestLine[] = [];
     const failed: Array<{ line: ManifestLine; reason: string }> = [...setAside];
-    for (const { line, key } of submitted) {
-      const missing = [key, previewKey(key)].filter((k) => !present.has(k));
-      const logFile = `${nodeFiles.get(key)}.log`;
-      if (missing.length === 0) {
+    for (const { line, key, preview } of submitted) {
+      if (present.has(key) && present.has(preview)) {
+        const logFile = `${nodeFiles.get(key)}.log`;
         // Outputs left by an earlier run (a fixed manifest uploaded again) are not this run's work.
         if (convertedHere(path.join(workflowDir, logFile))) processed.push(line);
         else {
@@ -97,6 +95,7 @@ export async function runPost(workflowDir: string, store: S3Store, log: Logger):
         }
         continue;
       }
+      const missing = [key, preview].filter((k) => !present.has(k));
       const errFile = `${nodeFiles.get(key)}.err`;
       const said = await failureLine(path.join(workflowDir, errFile));
       failed.push({
@@ -147,9 +146,19 @@ function classify(manifest: WorkflowManifest, text: Buffer): ManifestRows {
     const row = parseManifestLine(line);
     if ('reason' in row) rows.setAside.push({ line, reason: row.reason });
     else if (rejectedAt.has(line.line)) rows.setAside.push({ line, reason: rejectedAt.get(line.line)! });
-    else rows.submitted.push({ line, key: row.key });
+    else rows.submitted.push({ line, key: row.key, preview: previewKey(row.key) });
   }
   return rows;
+}
+
+/** What the converted rows should have left in the output bucket: each one's COG and JPEG. */
+function* outputKeys(manifests: ManifestRows[]): Generator<string> {
+  for (const { submitted } of manifests) {
+    for (const { key, preview } of submitted) {
+      yield key;
+      yield preview;
+    }
+  }
 }
 
 /**
@@ -160,14 +169,31 @@ function classify(manifest: WorkflowManifest, text: Buffer): ManifestRows {
 function convertedHere(logFile: string): boolean {
   let text: string;
   try {
-    // Read synchronously: for 100 000 small logs, 0.5 s against 7 s of CPU through fs/promises.
-    text = readFileSync(logFile, 'utf8');
+    text = readSmallFile(logFile);
   } catch {
     return false;
   }
   const events = text.split(/^\.\.\.$/m);
   const terminated = events.filter((e) => /^\s*005 \(/.test(e)).at(-1);
   return terminated !== undefined && /Normal termination \(return value 0\)/.test(terminated);
+}
+
+/** Node logs are a few KiB: nearly all fit. */
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * A file's text, read synchronously into one buffer reused from file to file: for 100 000 node
+ * logs about 0.4 s less CPU than readFileSync (which also stats the file and allocates a buffer
+ * each time), and 7 s less than fs/promises.
+ */
+function readSmallFile(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const bytes = readSync(fd, readBuffer, 0, readBuffer.length, 0);
+    return bytes < readBuffer.length ? readBuffer.toString('utf8', 0, bytes) : readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The line of a node's error file that says why it failed: GDAL's last ERROR, else the last line. */

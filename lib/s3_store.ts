@@ -128,6 +128,13 @@ function isNotFound(err: unknown): boolean {
   return err.name === 'NotFound' || err.name === 'NoSuchKey' || status === 404;
 }
 
+type ListedObject = NonNullable<ListObjectsV2CommandOutput['Contents']>[number];
+
+/** A listed object whose Key is known to be there. */
+function objectInfo(o: ListedObject): S3ObjectInfo {
+  return { key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag ?? '' };
+}
+
 export type S3StoreOptions = {
   /** Told every `slowAfterMs` while one operation is still waiting (a slow or silent endpoint). */
   log?: Logger;
@@ -165,10 +172,17 @@ export class S3Store {
   /** Every object under prefix, in key order, across as many pages as it takes. */
   async *listObjects(bucket: string, prefix = ''): AsyncGenerator<S3ObjectInfo> {
     for await (const page of this.pages(bucket, prefix)) {
-      for (const object of page.Contents ?? []) {
-        if (object.Key === undefined) continue;
-        yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0), etag: object.ETag ?? '' };
-      }
+      for (const object of page.Contents ?? []) if (object.Key !== undefined) yield objectInfo(object);
+    }
+  }
+
+  /**
+   * Every object under prefix, subfolders included, a page (up to `pageSize`, at most 1000) at a
+   * time, so that a caller can stop early; `more` tells whether another page follows.
+   */
+  async *objectPages(bucket: string, prefix: string, pageSize: number): AsyncGenerator<{ objects: S3ObjectInfo[]; more: boolean }> {
+    for await (const page of this.pages(bucket, prefix, undefined, pageSize)) {
+      yield { objects: (page.Contents ?? []).filter((o) => o.Key !== undefined).map(objectInfo), more: page.NextContinuationToken !== undefined };
     }
   }
 
@@ -183,7 +197,7 @@ export class S3Store {
       const objects = (page.Contents ?? [])
         // The zero-byte "folder/" marker some tools create is the folder itself, not a file in it.
         .filter((o) => o.Key !== undefined && o.Key !== prefix)
-        .map((o) => ({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag ?? '' }));
+        .map(objectInfo);
       yield { objects, more: page.NextContinuationToken !== undefined };
     }
   }
@@ -192,13 +206,14 @@ export class S3Store {
     bucket: string,
     prefix: string,
     delimiter?: string,
+    maxKeys?: number,
   ): AsyncGenerator<ListObjectsV2CommandOutput> {
     const where = `list s3://${bucket}/${prefix}`;
     let token: string | undefined;
     do {
       const page = await this.attempt(where, () =>
         this.client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }),
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, MaxKeys: maxKeys, ContinuationToken: token }),
         ),
       );
       yield page;

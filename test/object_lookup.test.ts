@@ -21,6 +21,7 @@ before(async () => {
     'small/c.tif',
     'small/sub/d.tif',
     ...Array.from({ length: 20 }, (_, i) => `one/s${i}/t.tif`),
+    ...Array.from({ length: 20 }, (_, i) => `big/s${i}/t.tif`),
   ];
   for (let i = 0; i < keys.length; i += 32) await Promise.all(keys.slice(i, i + 32).map((k) => store.putText('in', k, `${k}\n`)));
 });
@@ -58,12 +59,22 @@ test('several keys in a small folder: one listing, sizes as stored, the missing 
   assert.deepEqual(counts, { ListObjectsV2: 1 });
 });
 
-test('one key per folder: one HEAD each, 8 at a time at most, no listing', async () => {
-  const { store, counts, load } = countingStore();
+test('keys in many folders of a common folder that holds little else: one listing of it', async () => {
+  const { store, counts } = countingStore();
   const keys = Array.from({ length: 20 }, (_, i) => `one/s${i}/t.tif`);
   const found = await lookUpObjects(store, 'in', [...keys, 'one/s99/t.tif']);
   assert.deepEqual([...found.keys()].sort(), [...keys].sort());
-  assert.deepEqual(counts, { HeadObject: 21 });
+  assert.equal(found.get('one/s3/t.tif'), size('one/s3/t.tif'));
+  assert.deepEqual(counts, { ListObjectsV2: 1 });
+});
+
+test('one key per folder in a common folder full of other objects: its listing is given up after a page, then one HEAD each, 8 at a time at most', async () => {
+  const { store, counts, load } = countingStore();
+  // big/ lists its 2 100 other objects first.
+  const keys = Array.from({ length: 20 }, (_, i) => `big/s${i}/t.tif`);
+  const found = await lookUpObjects(store, 'in', [...keys, 'big/s99/t.tif']);
+  assert.deepEqual([...found.keys()].sort(), [...keys].sort());
+  assert.deepEqual(counts, { ListObjectsV2: 1, HeadObject: 21 });
   assert.ok(load.most > 1 && load.most <= 8, `${load.most} in flight at once`);
 });
 
@@ -88,8 +99,8 @@ test('every key of a large folder: one listing pass, no HEAD', async () => {
 test('keys in more folders than a listing the caller just made took pages: one listing of their common folder instead', async () => {
   const { store, counts } = countingStore();
   const keys = Array.from({ length: 20 }, (_, i) => `one/s${i}/t.tif`);
-  // The cycle listed the whole bucket (2 124 objects: 3 pages) to find its manifests.
-  const found = await lookUpObjects(store, 'in', [...keys, 'one/s99/t.tif'], { listed: { prefix: '', objects: 2124 } });
+  // The cycle listed the whole bucket (2 144 objects: 3 pages) to find its manifests.
+  const found = await lookUpObjects(store, 'in', [...keys, 'one/s99/t.tif'], { listed: { prefix: '', objects: 2144 } });
   assert.deepEqual([...found.keys()].sort(), [...keys].sort());
   assert.equal(found.get('one/s3/t.tif'), size('one/s3/t.tif'));
   assert.deepEqual(counts, { ListObjectsV2: 1 });
