@@ -673,6 +673,9 @@ async function main(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Targets (issue 10), informational.
 
+/** The Python tool's no-op cycle, wall time, as issue 10 measured it on the project's machines. */
+const PYTHON_NOOP_CYCLE_S = 0.6;
+
 function targets(): Target[] {
   const find = (scenario: string, step: string, tool: Tool) => records.find((r) => r.scenario === scenario && r.step === step && r.tool === tool);
   const mbOf = (r: StepRecord | undefined) => (r?.usage?.maxRssKb ?? NaN) / 1024;
@@ -683,10 +686,13 @@ function targets(): Target[] {
   const noopOurs = find('noop', 'cycle', 'ours');
   const noopBase = find('noop', 'cycle', 'baseline');
   if (noopOurs?.status === 'ok' && noopBase?.status === 'ok') {
+    // The Python tool itself cannot run here (its packages come from PyPI); issue 10 measured its
+    // no-op cycle on the project's machines. The baseline is the floor for any Node.js tool.
     out.push({
-      name: 'no-op cycle no slower than the baseline',
-      verdict: verdict(noopOurs.usage!.wallMs <= noopBase.usage!.wallMs),
-      detail: `${sOf(noopOurs.usage!.wallMs)} s against ${sOf(noopBase.usage!.wallMs)} s wall (medians; the baseline starts Node and the AWS SDK, not Python)`,
+      name: `no-op cycle no slower than the Python tool's ${PYTHON_NOOP_CYCLE_S} s`,
+      verdict: verdict(noopOurs.usage!.wallMs <= PYTHON_NOOP_CYCLE_S * 1000),
+      detail: `${sOf(noopOurs.usage!.wallMs)} s wall (median; issue 10's figure for the Python tool; ` +
+        `the baseline, plain Node and the AWS SDK: ${sOf(noopBase.usage!.wallMs)} s)`,
     });
     out.push({ name: 'no-op cycle under 80 MB RSS', verdict: verdict(mbOf(noopOurs) < 80), detail: `${mbOf(noopOurs).toFixed(1)} MB peak RSS` });
   } else out.push({ name: 'no-op cycle', verdict: 'FAIL', detail: `did not run: ${noopOurs?.note ?? noopBase?.note ?? 'no record'}` });
