@@ -115,18 +115,18 @@ read_info() {
 #                                         NODATA yes when a GDAL_NODATA tag is there; INTERP yes when
 #                                         GDAL_METADATA sets a band's colour interpretation (first IFD only)
 #   error REASON                          the file cannot be read as a TIFF; nothing follows
-# Bytes are read in 16 KiB pieces where the structure points, so IFDs anywhere in a large file
+# Bytes are read in 4 KiB pieces where the structure points, so IFDs anywhere in a large file
 # cost one od each, never a read of the whole file.
 tiff_scan() {
   TIFF_FILE=$1 awk '
     function fail(reason) { print "error " reason; exit }
     function byte(at,   piece, cmd, line, n, i, f, pos) {
       if (!(at in b)) {
-        piece = int(at / 16384)
+        piece = int(at / 4096)
         if (piece in loaded) fail("the file ends inside its TIFF structure")
         loaded[piece] = 1
-        cmd = "od -An -v -tu1 -j " piece * 16384 " -N 16384 -- \"$TIFF_FILE\""
-        pos = piece * 16384
+        cmd = "od -An -v -tu1 -j " piece * 4096 " -N 4096 -- \"$TIFF_FILE\""
+        pos = piece * 4096
         while ((cmd | getline line) > 0) { n = split(line, f, " "); for (i = 1; i <= n; i++) b[pos++] = f[i] + 0 }
         close(cmd)
         if (!(at in b)) fail("the file ends inside its TIFF structure")
