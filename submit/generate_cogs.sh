@@ -6,7 +6,7 @@
 #   generate_cogs.sh --check-cog FILE  only check that FILE is a valid COG, as the conversion does
 #
 # The image decides, not the manifest: band count, data type, colour interpretation, nodata and
-# alpha/mask are read from the image (gdalinfo -json). A manifest band count that differs is
+# alpha/mask are read from the image (its TIFF tags when it is plain 8-bit, else gdalinfo -json). A manifest band count that differs is
 # reported on stderr and otherwise ignored. The rules are in README.md, "Previews and COGs".
 #
 # Any failure exits non-zero with the reason as the last line on stderr (GDAL's own "ERROR n:"
@@ -346,7 +346,7 @@ jpeg="$work/preview.jpg"
 # What it sets is what gdalinfo would report for such an image (test/generate_cogs.test.ts
 # compares the two on every fixture).
 describe_from_tags() {
-  local line first='' extra_images=0 ifd kind samples bits format photometric extra has_nodata has_interp
+  local line first='' kind samples bits format photometric extra has_nodata has_interp
   [ ! -e "$infile.msk" ] || return 1 # GDAL would read this external mask
   structure=$(tiff_scan "$src")
   while read -r line; do
@@ -360,7 +360,7 @@ describe_from_tags() {
         ;;
     esac
   done <<<"$structure"
-  read -r _ ifd kind width height _ _ _ samples bits format photometric extra has_nodata has_interp <<<"$first"
+  read -r _ _ kind width height _ _ _ samples bits format photometric extra has_nodata has_interp <<<"$first"
   [ "$kind" = image ] && [ "$bits" = 8 ] && [ "$format" = 1 ] && [ "$has_nodata" = no ] && [ "$has_interp" = no ] || return 1
   case $photometric in
     1) interps=(Gray) ;;
