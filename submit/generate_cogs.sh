@@ -6,8 +6,9 @@
 #   generate_cogs.sh --check-cog FILE  only check that FILE is a valid COG, as the conversion does
 #
 # The image decides, not the manifest: band count, data type, colour interpretation, nodata and
-# alpha/mask are read from the image (its TIFF tags when it is plain 8-bit, else gdalinfo -json). A manifest band count that differs is
-# reported on stderr and otherwise ignored. The rules are in README.md, "Previews and COGs".
+# alpha/mask are read from the image (its TIFF tags when it is plain 8-bit, else gdalinfo -json).
+# A manifest band count that differs is reported on stderr and otherwise ignored. The rules are
+# in README.md, "Previews and COGs".
 #
 # Any failure exits non-zero with the reason as the last line on stderr (GDAL's own "ERROR n:"
 # line, when GDAL failed, is kept as GDAL wrote it: the post step quotes it). On failure nothing
@@ -114,7 +115,8 @@ read_info() {
 #                                         PHOTOMETRIC -1 when absent; EXTRA the ExtraSamples as 0,2 or -;
 #                                         NODATA yes when a GDAL_NODATA tag is there; INTERP yes when
 #                                         GDAL_METADATA sets a band's colour interpretation (first IFD only)
-#   error REASON                          the file cannot be read as a TIFF; nothing follows
+#   error REASON                          the file cannot be read as a TIFF, or holds no image; nothing
+#                                         follows
 # Bytes are read in 4 KiB pieces where the structure points, so IFDs anywhere in a large file
 # cost one od each, never a read of the whole file.
 tiff_scan() {
@@ -194,6 +196,7 @@ tiff_scan() {
           extra, (42113 in count) ? "yes" : "no", interp
         ifd = num(ifd + count_bytes + entries * entry, field)
       }
+      if (seen == 0) fail("it holds no image (its first IFD offset is 0)")
     }'
 }
 

@@ -503,6 +503,12 @@ describe('the COG check (generate_cogs.sh --check-cog FILE, the check every conv
     assertRefused(file, /it is not a readable TIFF file: the file ends inside its TIFF structure/);
   });
 
+  test('a TIFF header that points to no image fails, saying so', () => {
+    const file = path.join(scratch(), 'empty.tif');
+    writeFileSync(file, Buffer.concat([Buffer.from('II*\0\0\0\0\0', 'latin1'), Buffer.alloc(100)]));
+    assertRefused(file, /it is not a readable TIFF file: it holds no image/);
+  });
+
   test("the check's COG header verdict is GDAL's: LAYOUT=COG exactly where gdalinfo reports it", () => {
     const files = [
       made(['-of', 'COG', '-co', 'COMPRESS=LZW']),
