@@ -265,16 +265,17 @@ export interface RunResult {
 /**
  * Runs a bash script (arguments "$1"...) in dir and measures it: the script's own exit status, its
  * output, its wall time and the CPU time of everything it started (bash's `times`, whose last line
- * is the children's user and system time; taken off stderr again).
+ * is the children's user and system time, written to a pipe of its own so the output stays as it was).
  */
 function timedBash(dir: string, script: string, args: string[], env: NodeJS.ProcessEnv): RunResult {
   const start = process.hrtime.bigint();
-  const r = spawnSync('bash', ['-c', `${script}\nstatus=$?; times >&2; exit $status`, 'bash', ...args], { cwd: dir, encoding: 'utf8', env });
+  const r = spawnSync('bash', ['-c', `${script}\nstatus=$?; times >&3; exit $status`, 'bash', ...args], {
+    cwd: dir, encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+  });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const lines = r.stderr.split('\n');
-  const children = lines.at(-2) ?? '';
+  const children = String(r.output[3] ?? '').trim().split('\n').at(-1) ?? '';
   const cpuSeconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, [, m, sec]) => sum + Number(m) * 60 + Number(sec), 0);
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: lines.slice(0, -3).join('\n') + (lines.length > 3 ? '\n' : ''), seconds, cpuSeconds };
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, seconds, cpuSeconds };
 }
 
 /** Runs submit/generate_cogs.sh (or another version of it) as the node job does: in the scratch directory, `'$(INFILE)' $(BANDS)`. */
