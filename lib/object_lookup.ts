@@ -23,14 +23,6 @@ const DEFAULT_CONCURRENCY = 8;
 const PAGE = 1000;
 /** The size of a key not found (yet). */
 const NOT_FOUND = -1;
-/**
- * The common folder's listing asks for pages of 500 objects (S3 allows up to 1000). Measured on
- * post of 100 000 rows: pages of 1000 (about 230 KB of XML each, parsed by the SDK into strings
- * beyond V8's 128 KiB regular object size) peaked at ~300 MB RSS, pages of 500 at ~210 MB, for no
- * more CPU than the extra requests cost.
- */
-const COMMON_PAGE = 500;
-
 export type LookupOptions = {
   concurrency?: number;
   /**
@@ -98,7 +90,7 @@ function withoutMissing(sizes: Map<string, number>): Map<string, number> {
 /**
  * Lists the keys' common folder (subfolders and all), noting what it finds: true once listed to
  * the end (what it did not show is not there). Post's outputs usually fill their folders, side
- * by side under one parent: 100 000 images in folders of 100 are 400 requests this way instead
+ * by side under one parent: 100 000 images in folders of 100 are 200 requests this way instead
  * of 1 000. It gives up (false: what is still missing is looked for per folder) once it has made
  * as many requests as the lookup per folder makes at the fewest or, with more pages to come,
  * once it has shown more objects that were not asked about than ones that were: the folders then
@@ -108,7 +100,7 @@ async function tryCommonFolder(store: S3Store, bucket: string, common: string, p
   let pages = 0;
   let asked = 0;
   let others = 0;
-  for await (const { objects, more } of store.objectPages(bucket, common, COMMON_PAGE)) {
+  for await (const { objects, more } of store.objectPages(bucket, common, PAGE)) {
     for (const object of objects) {
       if (sizes.has(object.key)) {
         sizes.set(object.key, object.size);
