@@ -52,6 +52,7 @@ export type S3Timeouts = { connectionTimeoutMs: number; socketTimeoutMs: number 
 const DEFAULT_TIMEOUTS: S3Timeouts = { connectionTimeoutMs: 10_000, socketTimeoutMs: 30_000 };
 
 type DeserializeArgs = Parameters<S3RestXmlProtocol['deserializeResponse']>;
+type DeserializeOutput = Awaited<ReturnType<S3RestXmlProtocol['deserializeResponse']>>;
 
 /**
  * The SDK's S3 protocol, except that a successful ListObjectsV2 answer is read by
@@ -63,9 +64,8 @@ export class FastListingProtocol extends S3RestXmlProtocol {
     if (operation.name !== 'ListObjectsV2' || response.statusCode >= 300) {
       return super.deserializeResponse<Output>(operation, context, response);
     }
-    const body: unknown = response.body;
-    const bytes = body instanceof Uint8Array ? body : Buffer.concat(await (body as Readable).toArray());
-    const page = readListObjectsV2(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    const bytes = await bodyBytes(response.body);
+    const page = readListObjectsV2(bytes);
     if (page === undefined) {
       response.body = bytes; // read once already: the SDK takes the bytes instead of the stream
       return super.deserializeResponse<Output>(operation, context, response);
@@ -79,7 +79,12 @@ export class FastListingProtocol extends S3RestXmlProtocol {
     return output as unknown as Output;
   }
 }
-type DeserializeOutput = Awaited<ReturnType<S3RestXmlProtocol['deserializeResponse']>>;
+/** A response body as bytes, copied only when it came in several chunks. */
+async function bodyBytes(body: unknown): Promise<Buffer> {
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const chunks = (await (body as Readable).toArray()) as Buffer[];
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
 
 export function createS3Client(settings: S3Settings, timeouts: S3Timeouts = DEFAULT_TIMEOUTS): S3Client {
   for (const field of ['accessKeyId', 'secretAccessKey', 'region'] as const) {
