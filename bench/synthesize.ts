@@ -5,8 +5,8 @@
  *    s3rver's storage, s3_layout.ts), as HTCondor's file transfer would;
  *  - write the node's user log `<LOGNAME>.log` (submit with its DAG node name, execute,
  *    terminate) in HTCondor's format (the stand-in's formatEvent), and the same events to
- *    DAGMan's `dagfile.dag.nodes.log`: post counts an image as processed only when its node's own
- *    log says the job ended well in this workflow (lib/post.ts convertedHere).
+ *    DAGMan's `dagfile.dag.nodes.log`: post counts an image as processed only when the nodes log
+ *    says its node's job ended well in this workflow (lib/post.ts convertedImages).
  * Every `failEvery`-th node fails instead: exit code 1, no outputs, an `.err` with a GDAL-style
  * ERROR line, so post writes both a processed and a failed CSV.
  */

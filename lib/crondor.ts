@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { crashPoint } from './crash_point.ts';
-import { layerName, writeDag, type DagImage } from './dag.ts';
+import { DAG_FILE, layerName, writeDag, type DagImage } from './dag.ts';
 import { compileGlob, literalPrefix } from './glob.ts';
 import type { Logger } from './log.ts';
 import { MANIFEST_SNIFF_BYTES, manifestVerdict, MAX_MANIFEST_BYTES, parseManifest, type ImageRow } from './manifest.ts';
@@ -65,7 +65,6 @@ export type CycleResult =
   | { outcome: 'nothing-to-run'; workflowDir: string; rejected: number };
 
 const NODE_SUBMIT_FILE = 'cog_node.sub';
-const DAG_FILE = 'dagfile.dag';
 
 type ClaimedManifest = { manifest: WorkflowManifest; rows: ImageRow[] };
 

@@ -8,6 +8,9 @@ import { renderTemplate, renderTemplateAround } from './template.ts';
  * each retried 3 times, and a NOOP FINAL node whose POST script runs `post`.
  */
 
+/** The DAG file's name in the workflow directory; DAGMan names its own files after it. */
+export const DAG_FILE = 'dagfile.dag';
+
 /** An image to convert: its key, the manifest's band count, and its size in bytes. */
 export type DagImage = { key: string; bands: number; bytes: number };
 
@@ -35,6 +38,17 @@ export type WorkflowDag = {
 
 export function layerName(batchName: string): string {
   return batchName.replace(/\s/g, '_');
+}
+
+/** The conversion node of the image at `index` of the DAG's images. */
+function nodeName(layer: string, index: number): string {
+  return `${layer}_${index}`;
+}
+
+/** The index of the image a conversion node converts, from the node's name; undefined for other nodes. */
+export function imageIndexOfNode(name: string): number | undefined {
+  const index = /_(\d+)$/.exec(name)?.[1];
+  return index === undefined ? undefined : Number(index);
 }
 
 /**
@@ -82,7 +96,7 @@ export function* dagPieces(dag: WorkflowDag, chunk = CHUNK): Generator<string> {
     const image = dag.images[index]!;
     if (index > 0) piece += '\n';
     piece += renderTemplate('dag_node.dag', {
-      NODE_NAME: `${dag.layerName}_${index}`,
+      NODE_NAME: nodeName(dag.layerName, index),
       SUBMIT_FILE: dag.nodeSubmitFile,
       FULL_INFILE: dagVarValue(image.key),
       INFILE: dagVarValue(baseName(image.key)),

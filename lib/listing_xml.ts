@@ -16,101 +16,108 @@ import type { ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 
 export type ListObjectsV2Body = Omit<ListObjectsV2CommandOutput, '$metadata' | 'RequestCharged'>;
 type ListedObject = NonNullable<ListObjectsV2Body['Contents']>[number];
-
-/** An element's children as the reader saw them: names with their texts or nested children. */
-type Element = { name: string; text: string; children: Element[] };
+type Owner = NonNullable<ListedObject['Owner']>;
+type CommonPrefix = NonNullable<ListObjectsV2Body['CommonPrefixes']>[number];
 
 /** Returns undefined for anything outside the plain form (see the module comment). */
 export function readListObjectsV2(body: Buffer): ListObjectsV2Body | undefined {
-  const root = parseDocument(textPieces(body));
-  if (root === undefined || root.name !== 'ListBucketResult') return undefined;
+  // Filled in as the document is read: no tree of it is built (at 100 000 objects a listing's
+  // garbage, promoted by the collector while a page was being read, doubled post's memory).
   const out: ListObjectsV2Body = {};
-  for (const child of root.children) {
-    if (!readTopLevel(child, out)) return undefined;
-  }
-  return out;
+  let object: ListedObject = {};
+  let owner: Owner = {};
+  let prefix: CommonPrefix = {};
+  const read = parseDocument(textPieces(body), 'ListBucketResult', {
+    open(parent, name) {
+      if (parent === 'ListBucketResult') {
+        if (name === 'Contents') object = {};
+        else if (name === 'CommonPrefixes') prefix = {};
+        return true;
+      }
+      if (parent === 'Contents') {
+        if (name === 'Owner') owner = {};
+        return true;
+      }
+      return parent === 'Owner' || parent === 'CommonPrefixes';
+    },
+    leaf(parent, name, text) {
+      switch (parent) {
+        case 'ListBucketResult':
+          return topLevelField(out, name, text);
+        case 'Contents':
+          return objectField(object, name, text);
+        case 'Owner':
+          if (name !== 'DisplayName' && name !== 'ID') return false;
+          owner[name] = text;
+          return true;
+        case 'CommonPrefixes':
+          if (name !== 'Prefix') return false;
+          prefix.Prefix = text;
+          return true;
+        default:
+          return false;
+      }
+    },
+    close(parent, name) {
+      if (parent === 'ListBucketResult' && name === 'Contents') (out.Contents ??= []).push(object);
+      else if (parent === 'ListBucketResult' && name === 'CommonPrefixes') (out.CommonPrefixes ??= []).push(prefix);
+      else if (parent === 'Contents' && name === 'Owner') object.Owner = owner;
+      // RestoreStatus and anything newer: the SDK's reader knows them.
+      else return false;
+      return true;
+    },
+  });
+  return read ? out : undefined;
 }
 
-function readTopLevel(e: Element, out: ListObjectsV2Body): boolean {
-  switch (e.name) {
+function topLevelField(out: ListObjectsV2Body, name: string, text: string): boolean {
+  switch (name) {
     case 'EncodingType':
-      return leaf(e) && ((out.EncodingType = e.text as ListObjectsV2Body['EncodingType']), true);
+      out.EncodingType = text as ListObjectsV2Body['EncodingType'];
+      return true;
     case 'Name':
     case 'Prefix':
     case 'Delimiter':
     case 'ContinuationToken':
     case 'NextContinuationToken':
     case 'StartAfter':
-      return leaf(e) && ((out[e.name] = e.text), true);
+      out[name] = text;
+      return true;
     case 'MaxKeys':
     case 'KeyCount':
-      return leaf(e) && ((out[e.name] = Number(e.text)), true);
+      out[name] = Number(text);
+      return true;
     case 'IsTruncated':
-      return leaf(e) && ((out.IsTruncated = e.text.toLowerCase() === 'true'), true);
-    case 'Contents': {
-      const object = readObject(e);
-      if (object === undefined) return false;
-      (out.Contents ??= []).push(object);
+      out.IsTruncated = text.toLowerCase() === 'true';
       return true;
-    }
-    case 'CommonPrefixes': {
-      const prefix: { Prefix?: string } = {};
-      for (const c of e.children) {
-        if (c.name !== 'Prefix' || !leaf(c)) return false;
-        prefix.Prefix = c.text;
-      }
-      (out.CommonPrefixes ??= []).push(prefix);
-      return true;
-    }
     default:
       return false;
   }
 }
 
-function readObject(e: Element): ListedObject | undefined {
-  const o: ListedObject = {};
-  for (const c of e.children) {
-    switch (c.name) {
-      case 'Key':
-      case 'ETag':
-      case 'StorageClass':
-      case 'ChecksumType':
-        if (!leaf(c)) return undefined;
-        (o as Record<string, string>)[c.name] = c.text;
-        break;
-      case 'ChecksumAlgorithm':
-        if (!leaf(c)) return undefined;
-        (o.ChecksumAlgorithm ??= []).push(c.text as NonNullable<ListedObject['ChecksumAlgorithm']>[number]);
-        break;
-      case 'Size':
-        if (!leaf(c)) return undefined;
-        o.Size = Number(c.text);
-        break;
-      case 'LastModified': {
-        const date = leaf(c) ? utcTimestamp(c.text) : undefined;
-        if (date === undefined) return undefined;
-        o.LastModified = date;
-        break;
-      }
-      case 'Owner': {
-        const owner: { DisplayName?: string; ID?: string } = {};
-        for (const f of c.children) {
-          if ((f.name !== 'DisplayName' && f.name !== 'ID') || !leaf(f)) return undefined;
-          owner[f.name] = f.text;
-        }
-        o.Owner = owner;
-        break;
-      }
-      default:
-        // RestoreStatus and anything newer: the SDK's reader knows them.
-        return undefined;
+function objectField(o: ListedObject, name: string, text: string): boolean {
+  switch (name) {
+    case 'Key':
+    case 'ETag':
+    case 'StorageClass':
+    case 'ChecksumType':
+      (o as Record<string, string>)[name] = text;
+      return true;
+    case 'ChecksumAlgorithm':
+      (o.ChecksumAlgorithm ??= []).push(text as NonNullable<ListedObject['ChecksumAlgorithm']>[number]);
+      return true;
+    case 'Size':
+      o.Size = Number(text);
+      return true;
+    case 'LastModified': {
+      const date = utcTimestamp(text);
+      if (date === undefined) return false;
+      o.LastModified = date;
+      return true;
     }
+    default:
+      return false;
   }
-  return o;
-}
-
-function leaf(e: Element): boolean {
-  return e.children.length === 0;
 }
 
 /**
@@ -167,68 +174,89 @@ function lineEnds(text: string): string {
 }
 
 /**
- * The root element with its children, or undefined outside the plain form. Only the root may
- * have attributes (S3's `xmlns`); before it, only an XML declaration and white space.
+ * What the document's elements are taken for, as they are read. `open` and `close` are told of
+ * elements with children, `leaf` of those with only text (and `open` too, before it is known);
+ * any of them returning false stops the reading.
  */
-function parseDocument(pieces: string[]): Element | undefined {
+type Visitor = {
+  open(parent: string, name: string): boolean;
+  leaf(parent: string, name: string, text: string): boolean;
+  close(parent: string, name: string): boolean;
+};
+
+/**
+ * Reads the document, telling `visitor` of its elements; false outside the plain form. Only the
+ * root (named `rootName`) may have attributes (S3's `xmlns`); before it, only an XML declaration
+ * and white space.
+ */
+function parseDocument(pieces: string[], rootName: string, visitor: Visitor): boolean {
   let xml = pieces[0]!;
   let i = skipSpace(xml, 0);
   if (xml.startsWith('<?xml', i)) {
     const end = xml.indexOf('?>', i);
-    if (end < 0) return undefined;
+    if (end < 0) return false;
     i = skipSpace(xml, end + 2);
   }
-  if (xml[i] !== '<') return undefined;
   const rootEnd = xml.indexOf('>', i);
-  if (rootEnd < 0) return undefined;
-  const openTag = xml.slice(i + 1, rootEnd);
-  const nameEnd = openTag.search(/[\s/]|$/);
-  const root: Element = { name: openTag.slice(0, nameEnd), text: '', children: [] };
-  if (!NAME.test(root.name) || openTag.endsWith('/')) return undefined;
+  const nameEnd = i + 1 + rootName.length;
+  if (xml[i] !== '<' || !xml.startsWith(rootName, i + 1) || rootEnd < 0) return false;
+  // `<ListBucketResult>` or `<ListBucketResult xmlns="...">`; not `<ListBucketResults>`, not empty (`.../>`).
+  if (!(rootEnd === nameEnd || isSpace(xml, nameEnd, nameEnd + 1)) || xml.charCodeAt(rootEnd - 1) === SLASH) return false;
 
-  // Elements still open, innermost last. The text since the last tag is xml[textStart, lt):
-  // a leaf's whole text at its end tag, otherwise layout between elements.
-  const open: Element[] = [root];
+  // The elements still open, innermost last, and whether each has had an element inside. The
+  // text since the last tag is xml[textStart, lt): a leaf's whole text at its end tag, otherwise
+  // layout between elements.
+  const open: string[] = [rootName];
+  const hasChildren: boolean[] = [true];
   let piece = 0;
   let textStart = rootEnd + 1;
   while (open.length > 0) {
     const lt = xml.indexOf('<', textStart);
     if (lt < 0) {
       // A piece ends after an end tag: what is left of it can only be layout.
-      if (piece === pieces.length - 1 || !isSpace(xml, textStart, xml.length)) return undefined;
+      if (piece === pieces.length - 1 || !isSpace(xml, textStart, xml.length)) return false;
       xml = pieces[++piece]!;
       textStart = 0;
       continue;
     }
-    const current = open[open.length - 1]!;
+    const depth = open.length - 1;
+    const current = open[depth]!;
+    const parent = depth > 0 ? open[depth - 1]! : '';
     if (xml.charCodeAt(lt + 1) === SLASH) {
-      const nameEnd = lt + 2 + current.name.length;
-      if (!xml.startsWith(current.name, lt + 2)) return undefined;
+      const nameEnd = lt + 2 + current.length;
+      if (!xml.startsWith(current, lt + 2)) return false;
       const gt = xml.indexOf('>', nameEnd);
-      if (gt < 0 || !isSpace(xml, nameEnd, gt)) return undefined;
-      if (current.children.length === 0) {
+      if (gt < 0 || !isSpace(xml, nameEnd, gt)) return false;
+      if (!hasChildren[depth]) {
         const text = decodeText(xml.slice(textStart, lt));
-        if (text === undefined) return undefined;
-        current.text = text;
+        if (text === undefined || !visitor.leaf(parent, current, text)) return false;
       } else if (!isSpace(xml, textStart, lt)) {
-        return undefined; // text beside elements: not a shape S3 writes
+        return false; // text beside elements: not a shape S3 writes
+      } else if (depth > 0 && !visitor.close(parent, current)) {
+        return false;
       }
       open.pop();
+      hasChildren.pop();
       textStart = gt + 1;
     } else {
-      if (!isSpace(xml, textStart, lt)) return undefined;
+      if (!isSpace(xml, textStart, lt)) return false;
       const gt = xml.indexOf('>', lt);
-      if (gt < 0) return undefined;
+      if (gt < 0) return false;
       const selfClosing = xml.charCodeAt(gt - 1) === SLASH;
       const name = xml.slice(lt + 1, selfClosing ? gt - 1 : gt).trimEnd();
-      if (!NAME.test(name)) return undefined; // attributes, comments, CDATA, declarations
-      const child: Element = { name, text: '', children: [] };
-      current.children.push(child);
-      if (!selfClosing) open.push(child);
+      if (!NAME.test(name)) return false; // attributes, comments, CDATA, declarations
+      hasChildren[depth] = true;
+      if (!visitor.open(current, name)) return false;
+      if (selfClosing) {
+        if (!visitor.leaf(current, name, '')) return false;
+      } else {
+        open.push(name);
+        hasChildren.push(false);
+      }
       textStart = gt + 1;
     }
   }
-  return piece === pieces.length - 1 && isSpace(xml, textStart, xml.length) ? root : undefined;
+  return piece === pieces.length - 1 && isSpace(xml, textStart, xml.length);
 }
 
 const SLASH = 0x2f;

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
-import { nodeFileNames } from '../lib/dag.ts';
 import { runPost } from '../lib/post.ts';
 import { createS3Client, S3Store } from '../lib/s3_store.ts';
 import { readWorkflowRecord, writeWorkflowRecord } from '../lib/workflow.ts';
@@ -33,24 +32,34 @@ async function claimed(manifestKey: string, processingKey: string, text: string,
   return { sourceKey: manifestKey, processingKey, localFile, rejected };
 }
 
-/** The node job's user log as HTCondor writes it, ending with how the job ended. */
-function nodeLog(logName: string, returnValue: number) {
-  writeFileSync(
-    path.join(wf, `${logName}.log`),
-    '000 (012.000.000) 2026-11-25 10:15:01 Job submitted from host: <127.0.0.1:9618>\n...\n' +
-      '001 (012.000.000) 2026-11-25 10:15:02 Job executing on host: <127.0.0.1:9618>\n...\n' +
-      `005 (012.000.000) 2026-11-25 10:15:09 Job terminated.\n\t(1) Normal termination (return value ${returnValue})\n...\n`,
+let cluster = 100;
+
+/**
+ * One job of the conversion node of the DAG's image at `index`, as HTCondor writes it to DAGMan's
+ * nodes log: submitted (naming its node), executing, terminated with `returnValue`.
+ */
+function nodeJob(index: number, returnValue: number) {
+  const id = `(${++cluster}.000.000)`;
+  appendFileSync(
+    path.join(wf, 'dagfile.dag.nodes.log'),
+    `000 ${id} 2026-11-25 10:15:01 Job submitted from host: <127.0.0.1:9618>\n    DAG Node: COG-Pipeline-DAG-*raw.csv_${index}\n...\n` +
+      `001 ${id} 2026-11-25 10:15:02 Job executing on host: <127.0.0.1:9618>\n...\n` +
+      `005 ${id} 2026-11-25 10:15:09 Job terminated.\n\t(1) Normal termination (return value ${returnValue})\n...\n`,
   );
 }
 
-/** Outputs in the output bucket, and node logs that say this workflow's job made them. */
-async function converted(keys: string[]) {
+/** A COG and its JPEG in the output bucket. */
+async function outputs(keys: string[]) {
   for (const key of keys) {
     await fx.store.putText(fx.settings.outputBucket, key, 'cog');
     await fx.store.putText(fx.settings.outputBucket, key.replace(/\.tif$/, '.jpg'), 'jpeg');
   }
-  const names = nodeFileNames(keys);
-  for (const key of keys) nodeLog(names.get(key)!, 0);
+}
+
+/** Outputs in the output bucket, made by this workflow's node jobs; `dagImages` is the DAG's order. */
+async function converted(keys: string[], dagImages = keys) {
+  await outputs(keys);
+  for (const key of keys) nodeJob(dagImages.indexOf(key), 0);
 }
 
 test('rows with both outputs go to processed, the rest to failed, next to the manifest; processing is removed', async () => {
@@ -59,7 +68,8 @@ test('rows with both outputs go to processed, the rest to failed, next to the ma
     { line: 4, reason: 'the image s3://sco-in/Counties/WI/Dane/gone.tif does not exist' },
   ]);
   await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
-  await converted(['Counties/WI/Wood/1band.tif', 'Counties/WI/Dane/two words.tif']);
+  // The DAG's images: the rows but the missing one (line 4) and the one that does not parse.
+  await converted(['Counties/WI/Wood/1band.tif', 'Counties/WI/Dane/two words.tif'], ['Counties/WI/Wood/1band.tif', 'Counties/WI/Wood/4band.tif', 'Counties/WI/Dane/two words.tif']);
   // Only the COG of 4band arrived: that row failed, and its node's error file says why.
   await fx.store.putText('sco-out', 'Counties/WI/Wood/4band.tif', 'cog');
   writeFileSync(path.join(wf, '4band.tif.err'), 'converting\nERROR 1: preview failed\n\n');
@@ -93,7 +103,7 @@ test('post checks the output bucket with listings, not a request per row', async
   const keys = Array.from({ length: 300 }, (_, i) => `Tiles/${i % 2 === 0 ? 'east' : 'west'}/t${i}.tif`);
   const manifest = await claimed('tiles_raw.csv', `tiles_processing-${TS}.csv`, keys.map((k) => `${k},3`).join('\n'));
   await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
-  for (let i = 0; i < keys.length; i += 50) await converted(keys.slice(i, i + 50));
+  for (let i = 0; i < keys.length; i += 50) await converted(keys.slice(i, i + 50), keys);
 
   const client = createS3Client(settingsFor(fx.s3));
   const commands: string[] = [];
@@ -156,7 +166,7 @@ test('post run again after a failure before the delete writes the same CSVs, the
   const one = await claimed('a/one_raw.csv', `a/one_processing-${TS}.csv`, text);
   const two = await claimed('b/two_raw.csv', `b/two_processing-${TS}.csv`, 'b/z.tif,1\n');
   await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', state: 'submitted', manifests: [{ ...one, claimed: true }, { ...two, claimed: true }] });
-  await converted(['a/x.tif', 'b/z.tif']);
+  await converted(['a/x.tif', 'b/z.tif'], ['a/x.tif', 'a/y.tif', 'b/z.tif']);
 
   await assert.rejects(runPost(wf, new NoDeleteStore(createS3Client(settingsFor(fx.s3))), memoryLogger()), /delete .* failed/);
   const csvs = async () => {
@@ -201,19 +211,32 @@ test('post refuses a workflow that was rolled back or never finished claiming', 
 });
 
 test('outputs left over from an earlier run do not make a row processed: only this workflow\'s successful conversion does', async () => {
-  const manifest = await claimed('again_raw.csv', `again_processing-${TS}.csv`, 'old/a.tif,1\nold/b.tif,1\nold/c.tif,1\n');
+  const manifest = await claimed('again_raw.csv', `again_processing-${TS}.csv`, 'old/a.tif,1\nold/b.tif,1\nold/c.tif,1\nold/d.tif,1\n');
   await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
-  // All three have a COG and a JPEG from an earlier run; this run converted only a.tif.
-  await converted(['old/a.tif', 'old/b.tif', 'old/c.tif']);
-  nodeLog('b.tif', 1);
-  rmSync(path.join(wf, 'c.tif.log'));
+  // All four have a COG and a JPEG from an earlier run. This run: a converted; b failed; c never
+  // ran; d failed, then succeeded when DAGMan retried it.
+  await outputs(['old/a.tif', 'old/b.tif', 'old/c.tif', 'old/d.tif']);
+  nodeJob(0, 0);
+  nodeJob(1, 1);
+  nodeJob(3, 1);
+  nodeJob(3, 0);
 
   const log = memoryLogger();
-  assert.deepEqual(await runPost(wf, fx.store, log), { processed: 1, failed: 2 });
-  assert.equal(await fx.store.getText('sco-in', `again_processed-${TS}.csv`), 'old/a.tif,1\n');
+  assert.deepEqual(await runPost(wf, fx.store, log), { processed: 2, failed: 2 });
+  assert.equal(await fx.store.getText('sco-in', `again_processed-${TS}.csv`), 'old/a.tif,1\nold/d.tif,1\n');
   assert.equal(await fx.store.getText('sco-in', `again_failed-${TS}.csv`), 'old/b.tif,1\nold/c.tif,1\n');
-  assert.match(log.text(), /line 2 failed: s3:\/\/sco-out\/old\/b\.tif and its preview are there, but b\.tif\.log records no successful conversion in this workflow: they are left over from an earlier run/);
-  assert.match(log.text(), /line 3 failed: .*c\.tif\.log records no successful conversion/);
+  assert.match(
+    log.text(),
+    /line 2 failed: s3:\/\/sco-out\/old\/b\.tif and its preview are there, but dagfile\.dag\.nodes\.log records no successful conversion of it in this workflow \(see b\.tif\.log\): they are left over from an earlier run/,
+  );
+  assert.match(log.text(), /line 3 failed: .*nodes\.log records no successful conversion of it .*\(see c\.tif\.log\)/);
+});
+
+test("without DAGMan's nodes log (no node job ever ran) no row is processed, whatever the bucket holds", async () => {
+  const manifest = await claimed('again_raw.csv', `again_processing-${TS}.csv`, 'old/a.tif,1\n');
+  await writeWorkflowRecord(wf, { timestamp: TS, inputBucket: 'sco-in', outputBucket: 'sco-out', manifests: [manifest] });
+  await outputs(['old/a.tif']);
+  assert.deepEqual(await runPost(wf, fx.store, memoryLogger()), { processed: 0, failed: 1 });
 });
 
 test('an empty manifest does not vanish: it is settled as an empty failed CSV next to where it was', async () => {
