@@ -5,8 +5,9 @@ import { closeSync, openSync, readSync } from 'node:fs';
  * user-log format (`NNN (cluster.proc.subproc) date text`, detail lines, `...`). DAGMan follows
  * it to decide which nodes succeeded; post reads it once, at the end, for the same answer.
  *
- * A node's jobs are known by their submit events, which name the node (`    DAG Node: <name>`,
- * the submit_event_notes DAGMan gives every node job). A node's outcome is that of its last
+ * A node's jobs are known by their submit events, which name the node on their second line
+ * (`    DAG Node: <name>`: condor_dagman submits every node job with `submit_event_notes = DAG Node:
+ * <name>` and `dagman_log = <the nodes log>`, src/condor_dagman/dagman_submit.cpp). A node's outcome is that of its last
  * "Job terminated" event: a normal termination with return value 0, or not (RETRY submits the
  * node again, so a later attempt overrides an earlier one).
  */
