@@ -122,6 +122,17 @@ function objectField(o: ListedObject, name: string, text: string): boolean {
 }
 
 /**
+ * A text to keep, as a string of its own. V8 makes a cut of 13 characters or more from a string a
+ * view that keeps the whole string alive (and the entities' decoding joins such cuts): a key cut
+ * from a 64 KiB piece of the page would hold on to the piece. Concatenating, then cutting, makes
+ * V8 copy the text first. Measured on a cycle over 1 000 000 unrelated keys: peak RSS +38 MB
+ * over an empty bucket with views, +22 MB with copies (+22 MB with the SDK's reader too).
+ */
+function detached(text: string): string {
+  return text.length < 13 ? text : (' ' + text).slice(1);
+}
+
+/**
  * `2026-12-07T22:45:59.714Z` and `…:59Z`, the forms S3 servers write; other RFC 3339 forms
  * (offsets, more digits) are left to the SDK's parser.
  */
@@ -230,7 +241,7 @@ function parseDocument(pieces: string[], rootName: string, visitor: Visitor): bo
       if (gt < 0 || !isSpace(xml, nameEnd, gt)) return false;
       if (!hasChildren[depth]) {
         const text = decodeText(xml.slice(textStart, lt));
-        if (text === undefined || !visitor.leaf(parent, current, text)) return false;
+        if (text === undefined || !visitor.leaf(parent, current, detached(text))) return false;
       } else if (!isSpace(xml, textStart, lt)) {
         return false; // text beside elements: not a shape S3 writes
       } else if (depth > 0 && !visitor.close(parent, current)) {

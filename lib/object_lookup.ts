@@ -53,8 +53,8 @@ export async function lookUpObjects(
   const common = commonFolder([...byFolder.keys()]);
   if (opts.listed !== undefined) {
     if (common.startsWith(opts.listed.prefix) && byFolder.size > Math.ceil(opts.listed.objects / PAGE)) {
-      for await (const object of store.listObjects(bucket, common)) {
-        if (sizes.has(object.key)) sizes.set(object.key, object.size);
+      for await (const { objects } of store.objectPages(bucket, common, PAGE)) {
+        for (const object of objects) if (sizes.has(object.key)) sizes.set(object.key, object.size);
       }
       return withoutMissing(sizes);
     }
