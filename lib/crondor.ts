@@ -71,9 +71,6 @@ type ClaimedManifest = { manifest: WorkflowManifest; rows: ImageRow[] };
 /** What the cycle needs of the input bucket's listing; `objects` only counts, for the log. */
 type Listing = { candidates: S3ObjectInfo[]; processing: string[]; objects: number };
 
-/** The most S3 gives in one listing request. */
-const LISTING_PAGE = 1000;
-
 /**
  * Lists only where manifests can be (the pattern's literal prefix), keeping only the objects
  * that matter: memory does not grow with the bucket.
@@ -82,7 +79,7 @@ async function listInput(settings: PipelineSettings, store: S3Store): Promise<Li
   const matches = compileGlob(settings.pattern);
   const listing: Listing = { candidates: [], processing: [], objects: 0 };
   // A page at a time: a million objects are a thousand steps, not a million.
-  for await (const { objects } of store.objectPages(settings.inputBucket, literalPrefix(settings.pattern), LISTING_PAGE)) {
+  for await (const { objects } of store.objectPages(settings.inputBucket, literalPrefix(settings.pattern))) {
     listing.objects += objects.length;
     for (const object of objects) {
       if (isProcessingKey(object.key)) listing.processing.push(object.key);

@@ -53,7 +53,7 @@ export async function lookUpObjects(
   const common = commonFolder([...byFolder.keys()]);
   if (opts.listed !== undefined) {
     if (common.startsWith(opts.listed.prefix) && byFolder.size > Math.ceil(opts.listed.objects / PAGE)) {
-      for await (const { objects } of store.objectPages(bucket, common, PAGE)) {
+      for await (const { objects } of store.objectPages(bucket, common)) {
         for (const object of objects) if (sizes.has(object.key)) sizes.set(object.key, object.size);
       }
       return withoutMissing(sizes);
@@ -100,7 +100,7 @@ async function tryCommonFolder(store: S3Store, bucket: string, common: string, p
   let pages = 0;
   let asked = 0;
   let others = 0;
-  for await (const { objects, more } of store.objectPages(bucket, common, PAGE)) {
+  for await (const { objects, more } of store.objectPages(bucket, common)) {
     for (const object of objects) {
       if (sizes.has(object.key)) {
         sizes.set(object.key, object.size);

@@ -215,11 +215,11 @@ export class S3Store {
   }
 
   /**
-   * Every object under prefix, subfolders included, a page (up to `pageSize`, at most 1000) at a
-   * time, so that a caller can stop early; `more` tells whether another page follows.
+   * Every object under prefix, subfolders included, a page (up to 1000) at a time, so that a
+   * caller can stop early; `more` tells whether another page follows.
    */
-  async *objectPages(bucket: string, prefix: string, pageSize: number): AsyncGenerator<{ objects: S3ObjectInfo[]; more: boolean }> {
-    for await (const page of this.pages(bucket, prefix, undefined, pageSize)) {
+  async *objectPages(bucket: string, prefix: string): AsyncGenerator<{ objects: S3ObjectInfo[]; more: boolean }> {
+    for await (const page of this.pages(bucket, prefix)) {
       yield { objects: (page.Contents ?? []).filter((o) => o.Key !== undefined).map(objectInfo), more: page.NextContinuationToken !== undefined };
     }
   }
@@ -244,14 +244,13 @@ export class S3Store {
     bucket: string,
     prefix: string,
     delimiter?: string,
-    maxKeys?: number,
   ): AsyncGenerator<ListObjectsV2CommandOutput> {
     const where = `list s3://${bucket}/${prefix}`;
     let token: string | undefined;
     do {
       const page = await this.attempt(where, () =>
         this.client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, MaxKeys: maxKeys, ContinuationToken: token }),
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }),
         ),
       );
       yield page;
