@@ -6,10 +6,10 @@ import { closeSync, openSync, readSync } from 'node:fs';
  * it to decide which nodes succeeded; post reads it once, at the end, for the same answer.
  *
  * A node's jobs are known by their submit events, which name the node on their second line
- * (`    DAG Node: <name>`: condor_dagman submits every node job with `submit_event_notes = DAG Node:
- * <name>` and `dagman_log = <the nodes log>`, src/condor_dagman/dagman_submit.cpp). A node's outcome is that of its last
- * "Job terminated" event: a normal termination with return value 0, or not (RETRY submits the
- * node again, so a later attempt overrides an earlier one).
+ * (`    DAG Node: <name>`: condor_dagman submits every node job with `submit_event_notes = DAG
+ * Node: <name>` and `dagman_log = <the nodes log>`, src/condor_dagman/dagman_submit.cpp). A
+ * node's outcome is that of its last "Job terminated" event: a normal termination with return
+ * value 0, or not (RETRY submits the node again, so a later attempt overrides an earlier one).
  */
 
 /** Node name -> whether the node's last terminated job ended normally with return value 0. */

@@ -56,7 +56,7 @@ type DeserializeOutput = Awaited<ReturnType<S3RestXmlProtocol['deserializeRespon
 
 /**
  * The SDK's S3 protocol, except that a successful ListObjectsV2 answer is read by
- * lib/listing_xml.ts (the same output, a tenth of the CPU). What that reader leaves alone, and
+ * lib/listing_xml.ts (the same output, read with a tenth of the CPU). What that reader leaves alone, and
  * every other operation and every error, goes through the SDK as it would without this class.
  */
 export class FastListingProtocol extends S3RestXmlProtocol {
@@ -79,6 +79,7 @@ export class FastListingProtocol extends S3RestXmlProtocol {
     return output as unknown as Output;
   }
 }
+
 /** A response body as bytes, copied only when it came in several chunks. */
 async function bodyBytes(body: unknown): Promise<Buffer> {
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
